@@ -1,0 +1,154 @@
+//! DLPack-compatible data types and devices (dlpack.h v1.1 `DLDataType`, `DLDevice`).
+
+use abi_stable::StableAbi;
+use std::fmt;
+
+/// DLPack type codes (`DLDataTypeCode`).
+pub mod code {
+    /// Signed integer (`kDLInt`).
+    pub const INT: u8 = 0;
+    /// Unsigned integer (`kDLUInt`).
+    pub const UINT: u8 = 1;
+    /// IEEE float (`kDLFloat`).
+    pub const FLOAT: u8 = 2;
+    /// bfloat16 (`kDLBfloat`).
+    pub const BFLOAT: u8 = 4;
+    /// Boolean stored in one byte (`kDLBool`).
+    pub const BOOL: u8 = 6;
+}
+
+/// Element type of a tensor, laid out exactly as DLPack's `DLDataType` (4 bytes).
+///
+/// Only `lanes == 1` is used by Ferrite. The eight supported types are the associated
+/// constants ([`DType::F32`], ...).
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DType {
+    /// DLPack type code, see [`code`].
+    pub code: u8,
+    /// Bits per element.
+    pub bits: u8,
+    /// Vector lanes; always 1.
+    pub lanes: u16,
+}
+
+impl DType {
+    /// 32-bit IEEE float.
+    pub const F32: DType = DType { code: code::FLOAT, bits: 32, lanes: 1 };
+    /// 64-bit IEEE float.
+    pub const F64: DType = DType { code: code::FLOAT, bits: 64, lanes: 1 };
+    /// 16-bit IEEE float (half).
+    pub const F16: DType = DType { code: code::FLOAT, bits: 16, lanes: 1 };
+    /// bfloat16 (8-bit exponent, 7-bit mantissa).
+    pub const BF16: DType = DType { code: code::BFLOAT, bits: 16, lanes: 1 };
+    /// 64-bit signed integer (indices, class targets).
+    pub const I64: DType = DType { code: code::INT, bits: 64, lanes: 1 };
+    /// 32-bit signed integer.
+    pub const I32: DType = DType { code: code::INT, bits: 32, lanes: 1 };
+    /// 8-bit unsigned integer.
+    pub const U8: DType = DType { code: code::UINT, bits: 8, lanes: 1 };
+    /// Boolean, one byte per element (0 or 1).
+    pub const BOOL: DType = DType { code: code::BOOL, bits: 8, lanes: 1 };
+
+    /// Every dtype Ferrite supports, in a fixed order.
+    pub const ALL: [DType; 8] =
+        [DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8, DType::BOOL];
+
+    /// Size of one element in bytes.
+    pub const fn size(self) -> usize {
+        (self.bits as usize * self.lanes as usize).div_ceil(8)
+    }
+
+    /// True for f16, bf16, f32 and f64.
+    pub const fn is_float(self) -> bool {
+        self.code == code::FLOAT || self.code == code::BFLOAT
+    }
+
+    /// The name PyTorch uses (`float32`, `bfloat16`, `int64`, `bool`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+            DType::I64 => "int64",
+            DType::I32 => "int32",
+            DType::U8 => "uint8",
+            DType::BOOL => "bool",
+            _ => "unknown",
+        }
+    }
+
+    /// Short name used in listings and safetensors (`F32`, `BF16`, `I64`, `BOOL`, ...).
+    pub fn short(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
+            DType::I64 => "i64",
+            DType::I32 => "i32",
+            DType::U8 => "u8",
+            DType::BOOL => "bool",
+            _ => "?",
+        }
+    }
+
+    /// Parses a short or PyTorch name (`f32`, `float32`, `bf16`, ...); `None` if unknown.
+    pub fn parse(s: &str) -> Option<DType> {
+        DType::ALL.into_iter().find(|d| d.short() == s || d.name() == s)
+    }
+}
+
+impl fmt::Debug for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.short())
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.short())
+    }
+}
+
+/// DLPack device type codes (`DLDeviceType`).
+pub mod device_type {
+    /// Host memory (`kDLCPU`).
+    pub const CPU: i32 = 1;
+    /// CUDA device memory (`kDLCUDA`).
+    pub const CUDA: i32 = 2;
+}
+
+/// Where a tensor's memory lives, laid out as DLPack's `DLDevice` (8 bytes).
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Device {
+    /// One of [`device_type`].
+    pub device_type: i32,
+    /// Ordinal of the device of that type.
+    pub device_id: i32,
+}
+
+impl Device {
+    /// The host CPU.
+    pub const CPU: Device = Device { device_type: device_type::CPU, device_id: 0 };
+
+    /// `cpu` or `cuda:N`.
+    pub fn name(self) -> String {
+        match self.device_type {
+            device_type::CPU => "cpu".to_string(),
+            device_type::CUDA => format!("cuda:{}", self.device_id),
+            t => format!("device{t}:{}", self.device_id),
+        }
+    }
+}
+
+/// Name of a device type (`cpu`, `cuda`).
+pub fn device_type_name(t: i32) -> &'static str {
+    match t {
+        device_type::CPU => "cpu",
+        device_type::CUDA => "cuda",
+        _ => "unknown",
+    }
+}

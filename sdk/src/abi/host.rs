@@ -1,0 +1,155 @@
+//! The host API table: every service the core offers to plugins and to sdk users.
+//!
+//! Plugins never link against the core. They receive a `*const HostApi` (in [`KernelCtx`] and in
+//! model/dataset factories) and reach tensors, ops and autograd through its function pointers.
+//! The table is append-only within an SDK major version.
+//!
+//! Fallible functions return a [`super::kernel::status`] code; the message of the last failure
+//! on the calling thread is returned by [`HostApi::last_error`].
+//!
+//! [`KernelCtx`]: super::kernel::KernelCtx
+
+use super::dtype::{DType, Device};
+use super::kernel::AttrValue;
+use super::view::TensorMeta;
+use abi_stable::std_types::{RStr, RString};
+use abi_stable::StableAbi;
+use std::ffi::c_void;
+
+/// An owned reference to a core tensor. Each handle a host function hands out holds one
+/// reference; give it back with [`HostApi::release`]. The sdk's `Tensor` does that on drop.
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorHandle(pub *mut c_void);
+
+impl TensorHandle {
+    /// The null handle ("no tensor").
+    pub const NULL: TensorHandle = TensorHandle(std::ptr::null_mut());
+
+    /// True for the null handle.
+    pub fn is_null(self) -> bool {
+        self.0.is_null()
+    }
+}
+
+// SAFETY: handles refer to core tensors, which are reference-counted atomically and guarded.
+unsafe impl Send for TensorHandle {}
+unsafe impl Sync for TensorHandle {}
+
+/// Kinds of view operation for [`HostApi::view`]. Views share storage and are recorded by autograd.
+pub mod view_kind {
+    /// Args: the new shape (one entry may be -1).
+    pub const RESHAPE: u32 = 0;
+    /// Args: a permutation of the dimensions.
+    pub const PERMUTE: u32 = 1;
+    /// Args: the target shape (-1 keeps a dimension); new leading dims allowed.
+    pub const EXPAND: u32 = 2;
+    /// Args: `[dim, start, end, step]` with `0 <= start <= end <= size`, `step >= 1`.
+    pub const SLICE: u32 = 3;
+}
+
+/// A gradient hook: `call` receives the gradient (borrowed) and returns either a new gradient
+/// (owned handle) to use instead, or the null handle to keep it; `drop_user` frees `user` when
+/// the hook is dropped with its tensor.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct GradHook {
+    /// Opaque state passed back to `call` and `drop_user`.
+    pub user: *mut c_void,
+    /// The hook itself.
+    pub call: extern "C" fn(user: *mut c_void, grad: TensorHandle) -> TensorHandle,
+    /// Frees `user`.
+    pub drop_user: extern "C" fn(user: *mut c_void),
+}
+
+// SAFETY: hook state is required to be thread-safe by `Tensor::register_hook`'s bounds.
+unsafe impl Send for GradHook {}
+unsafe impl Sync for GradHook {}
+
+/// The core's service table (ABI v1).
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct HostApi {
+    /// SDK ABI major version the core implements.
+    pub abi_major: u32,
+    /// SDK ABI minor version the core implements.
+    pub abi_minor: u32,
+    /// Message of the last failed call on this thread (empty if none).
+    pub last_error: extern "C" fn() -> RString,
+    /// Prints a warning once per distinct message.
+    pub warn: extern "C" fn(msg: RStr<'_>),
+
+    /// Adds a reference to a tensor.
+    pub retain: extern "C" fn(t: TensorHandle),
+    /// Drops a reference to a tensor.
+    pub release: extern "C" fn(t: TensorHandle),
+    /// Writes the tensor's dtype and shape; fails for more than `MAX_NDIM` dims.
+    pub meta: extern "C" fn(t: TensorHandle, out: *mut TensorMeta) -> i32,
+    /// Device of the tensor.
+    pub device: extern "C" fn(t: TensorHandle) -> Device,
+    /// New tensor on the CPU from `nbytes` of row-major data of `dtype` and `shape`.
+    pub from_data: extern "C" fn(
+        dtype: DType,
+        shape: *const i64,
+        ndim: usize,
+        data: *const u8,
+        nbytes: usize,
+        out: *mut TensorHandle,
+    ) -> i32,
+    /// New tensor filled with `value` (converted to `dtype`).
+    pub full: extern "C" fn(dtype: DType, shape: *const i64, ndim: usize, value: f64, out: *mut TensorHandle) -> i32,
+    /// Copies the tensor's elements in row-major order into `dst` (`nbytes` must match exactly).
+    pub read: extern "C" fn(t: TensorHandle, dst: *mut u8, nbytes: usize) -> i32,
+    /// A view ([`view_kind`]) of `t`; recorded by autograd.
+    pub view: extern "C" fn(t: TensorHandle, kind: u32, args: *const i64, n_args: usize, out: *mut TensorHandle) -> i32,
+    /// A contiguous tensor with the same values (the same tensor if already contiguous).
+    pub contiguous: extern "C" fn(t: TensorHandle, out: *mut TensorHandle) -> i32,
+    /// Converts to another dtype (differentiable between float types).
+    pub to_dtype: extern "C" fn(t: TensorHandle, dtype: DType, out: *mut TensorHandle) -> i32,
+    /// Copies `src` into `dst` in place (broadcasting, converting dtype) and bumps `dst`'s version.
+    /// Not recorded by autograd; fails if `dst` is a leaf that requires grad while grad mode is on.
+    pub copy_: extern "C" fn(dst: TensorHandle, src: TensorHandle) -> i32,
+    /// Storage version counter of the tensor (bumped by every in-place write).
+    pub version: extern "C" fn(t: TensorHandle) -> u64,
+
+    /// Resolves an exported name (canonical, API name, alias or deprecated) to an op id.
+    pub resolve_op: extern "C" fn(name: RStr<'_>, out: *mut u32) -> i32,
+    /// Number of outputs of an op, or -1 for an unknown id.
+    pub op_num_outputs: extern "C" fn(op: u32) -> i32,
+    /// Calls an op through the dispatcher; records autograd when grad mode is on.
+    pub call_op: extern "C" fn(
+        op: u32,
+        inputs: *const TensorHandle,
+        n_inputs: usize,
+        attrs: *const AttrValue,
+        n_attrs: usize,
+        outputs: *mut TensorHandle,
+        n_outputs: usize,
+    ) -> i32,
+
+    /// Sets `requires_grad` (leaf tensors only).
+    pub set_requires_grad: extern "C" fn(t: TensorHandle, requires_grad: bool) -> i32,
+    /// Whether the tensor requires grad.
+    pub requires_grad: extern "C" fn(t: TensorHandle) -> bool,
+    /// The accumulated `.grad` (null handle if none).
+    pub grad: extern "C" fn(t: TensorHandle) -> TensorHandle,
+    /// Replaces `.grad` (null clears it).
+    pub set_grad: extern "C" fn(t: TensorHandle, grad: TensorHandle) -> i32,
+    /// Runs backward from `t` with an optional seed gradient (null = ones for a scalar).
+    pub backward: extern "C" fn(t: TensorHandle, grad: TensorHandle, retain_graph: bool) -> i32,
+    /// A tensor sharing storage with `t` but cut from the graph.
+    pub detach: extern "C" fn(t: TensorHandle) -> TensorHandle,
+    /// Turns gradient recording on or off for this thread; returns the previous state.
+    pub set_grad_enabled: extern "C" fn(enabled: bool) -> bool,
+    /// Whether gradient recording is on for this thread.
+    pub is_grad_enabled: extern "C" fn() -> bool,
+    /// Registers a hook called with the gradient of `t` during backward.
+    pub register_hook: extern "C" fn(t: TensorHandle, hook: GradHook) -> i32,
+
+    /// Seeds the core's random generator.
+    pub manual_seed: extern "C" fn(seed: u64),
+    /// Next 64-bit seed from the core's generator (for dropout and initialisers).
+    pub next_seed: extern "C" fn() -> u64,
+    /// Threads a kernel may use.
+    pub num_threads: extern "C" fn() -> usize,
+}

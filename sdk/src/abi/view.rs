@@ -1,0 +1,138 @@
+//! Tensors crossing the plugin boundary: DLPack `DLTensor` views and shape-only metadata.
+
+use super::dtype::{DType, Device};
+use abi_stable::StableAbi;
+use std::ffi::c_void;
+
+/// Most dimensions a [`TensorMeta`] can describe (shape functions and handle queries).
+pub const MAX_NDIM: usize = 8;
+
+/// A non-owning view of a tensor, field for field DLPack's `DLTensor` (48 bytes).
+///
+/// * `shape` and `strides` point to `ndim` elements each, owned by the core and valid for the
+///   duration of the call; `strides` is **always filled** and counts elements, not bytes.
+/// * The first element is at `data + byte_offset`.
+/// * An *absent* optional input (or a gradient the core did not ask for) has `data == null`;
+///   present tensors always have a non-null `data`, even with zero elements.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct TensorView {
+    /// Base pointer of the allocation (not yet offset).
+    pub data: *mut c_void,
+    /// Device the memory lives on.
+    pub device: Device,
+    /// Number of dimensions.
+    pub ndim: i32,
+    /// Element type.
+    pub dtype: DType,
+    /// `ndim` sizes.
+    pub shape: *const i64,
+    /// `ndim` strides, in elements.
+    pub strides: *const i64,
+    /// Offset of the first element from `data`, in bytes.
+    pub byte_offset: u64,
+}
+
+const _: () = assert!(std::mem::size_of::<TensorView>() == 48);
+
+impl TensorView {
+    /// The view used for an absent optional tensor.
+    pub const ABSENT: TensorView = TensorView {
+        data: std::ptr::null_mut(),
+        device: Device::CPU,
+        ndim: 0,
+        dtype: DType::F32,
+        shape: std::ptr::null(),
+        strides: std::ptr::null(),
+        byte_offset: 0,
+    };
+
+    /// True unless this is the absent marker.
+    pub fn is_present(&self) -> bool {
+        !self.data.is_null()
+    }
+
+    /// Sizes of each dimension.
+    ///
+    /// # Safety
+    /// `shape` must point to `ndim` valid elements (guaranteed by the core during a call).
+    pub unsafe fn shape(&self) -> &[i64] {
+        if self.ndim <= 0 || self.shape.is_null() {
+            &[]
+        } else {
+            std::slice::from_raw_parts(self.shape, self.ndim as usize)
+        }
+    }
+
+    /// Strides of each dimension, in elements.
+    ///
+    /// # Safety
+    /// As for [`TensorView::shape`].
+    pub unsafe fn strides(&self) -> &[i64] {
+        if self.ndim <= 0 || self.strides.is_null() {
+            &[]
+        } else {
+            std::slice::from_raw_parts(self.strides, self.ndim as usize)
+        }
+    }
+
+    /// Number of elements (1 for a 0-d tensor).
+    ///
+    /// # Safety
+    /// As for [`TensorView::shape`].
+    pub unsafe fn numel(&self) -> usize {
+        self.shape().iter().map(|&d| d.max(0) as usize).product()
+    }
+
+    /// True when the strides are those of a compact row-major layout (size-1 dims ignored).
+    ///
+    /// # Safety
+    /// As for [`TensorView::shape`].
+    pub unsafe fn is_contiguous(&self) -> bool {
+        let mut expected = 1i64;
+        for (&d, &s) in self.shape().iter().zip(self.strides()).rev() {
+            if d != 1 && s != expected {
+                return false;
+            }
+            expected *= d;
+        }
+        true
+    }
+
+    /// Pointer to the first element (`data + byte_offset`).
+    pub fn ptr(&self) -> *mut u8 {
+        (self.data as *mut u8).wrapping_add(self.byte_offset as usize)
+    }
+}
+
+/// Shape and dtype of a tensor without data: what a shape function produces per output and what
+/// the host reports about a tensor handle. At most [`MAX_NDIM`] dimensions.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug)]
+pub struct TensorMeta {
+    /// Element type.
+    pub dtype: DType,
+    /// Number of valid entries in `shape`.
+    pub ndim: u32,
+    /// Sizes; entries past `ndim` are ignored.
+    pub shape: [i64; MAX_NDIM],
+}
+
+impl TensorMeta {
+    /// Builds metadata from a shape; errors if it has more than [`MAX_NDIM`] dimensions.
+    pub fn new(dtype: DType, shape: &[usize]) -> Result<TensorMeta, String> {
+        if shape.len() > MAX_NDIM {
+            return Err(format!("tensor has {} dimensions; at most {MAX_NDIM} are supported", shape.len()));
+        }
+        let mut s = [0i64; MAX_NDIM];
+        for (o, &d) in s.iter_mut().zip(shape) {
+            *o = d as i64;
+        }
+        Ok(TensorMeta { dtype, ndim: shape.len() as u32, shape: s })
+    }
+
+    /// The valid sizes.
+    pub fn dims(&self) -> Vec<usize> {
+        self.shape[..self.ndim as usize].iter().map(|&d| d as usize).collect()
+    }
+}

@@ -1,0 +1,141 @@
+//! Reading and writing [`TensorView`]s element by element, for any dtype and any strides, and the
+//! panic firewall every exported function runs inside.
+
+use crate::abi::dtype::DType;
+use crate::abi::kernel::{status, KernelCtx};
+use crate::abi::view::TensorView;
+use half::{bf16, f16};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Runs `body` with panics caught: a panic becomes [`status::PANICKED`] with its message
+/// reported through `ctx`; an `Err` becomes [`status::BAD_ARGS`]. A panic must never cross an
+/// `extern "C"` boundary (it would abort the host).
+///
+/// # Safety
+/// `ctx` must be a valid context pointer from the core (or null, in which case messages are lost).
+pub unsafe fn guarded(ctx: *const KernelCtx, body: impl FnOnce() -> Result<(), String>) -> i32 {
+    let report = |msg: &str| {
+        if let Some(c) = ctx.as_ref() {
+            c.error(msg)
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => status::OK,
+        Ok(Err(msg)) => {
+            report(&msg);
+            status::BAD_ARGS
+        }
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic payload".to_string());
+            report(&format!("kernel panicked: {msg}"));
+            status::PANICKED
+        }
+    }
+}
+
+/// Reads one element at `ptr` of `dtype` as f64 (bool/ints converted exactly up to 2^53).
+///
+/// # Safety
+/// `ptr` must point to a valid element of `dtype`.
+#[inline]
+pub unsafe fn load_f64(ptr: *const u8, dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => (ptr as *const f32).read_unaligned() as f64,
+        DType::F64 => (ptr as *const f64).read_unaligned(),
+        DType::F16 => (ptr as *const f16).read_unaligned().to_f64(),
+        DType::BF16 => (ptr as *const bf16).read_unaligned().to_f64(),
+        DType::I64 => (ptr as *const i64).read_unaligned() as f64,
+        DType::I32 => (ptr as *const i32).read_unaligned() as f64,
+        DType::U8 | DType::BOOL => *ptr as f64,
+        _ => f64::NAN,
+    }
+}
+
+/// Writes `v` at `ptr` converted to `dtype` (round to nearest even for floats; integers
+/// truncate toward zero; bool is `v != 0`).
+///
+/// # Safety
+/// `ptr` must point to writable memory for one element of `dtype`.
+#[inline]
+pub unsafe fn store_f64(ptr: *mut u8, dtype: DType, v: f64) {
+    match dtype {
+        DType::F32 => (ptr as *mut f32).write_unaligned(v as f32),
+        DType::F64 => (ptr as *mut f64).write_unaligned(v),
+        DType::F16 => (ptr as *mut f16).write_unaligned(f16::from_f64(v)),
+        DType::BF16 => (ptr as *mut bf16).write_unaligned(bf16::from_f64(v)),
+        DType::I64 => (ptr as *mut i64).write_unaligned(v as i64),
+        DType::I32 => (ptr as *mut i32).write_unaligned(v as i32),
+        DType::U8 => *ptr = v as u8,
+        DType::BOOL => *ptr = (v != 0.0) as u8,
+        _ => {}
+    }
+}
+
+/// Calls `f(element_pointer)` for every element of `view` in row-major order.
+///
+/// # Safety
+/// `view` must be a valid present view.
+pub unsafe fn for_each_element(view: &TensorView, mut f: impl FnMut(usize, *mut u8)) {
+    let shape = view.shape();
+    let strides = view.strides();
+    let n: usize = shape.iter().map(|&d| d.max(0) as usize).product();
+    if n == 0 {
+        return;
+    }
+    let esize = view.dtype.size() as isize;
+    let base = view.ptr();
+    let nd = shape.len();
+    let mut idx = vec![0i64; nd];
+    let mut off: isize = 0;
+    for i in 0..n {
+        f(i, base.offset(off * esize));
+        // advance the multi-index (last dim fastest)
+        let mut d = nd;
+        while d > 0 {
+            d -= 1;
+            idx[d] += 1;
+            off += strides[d] as isize;
+            if idx[d] < shape[d] {
+                break;
+            }
+            off -= strides[d] as isize * shape[d] as isize;
+            idx[d] = 0;
+        }
+    }
+}
+
+/// Gathers a view into a row-major `Vec<f64>`.
+///
+/// # Safety
+/// `view` must be a valid present view.
+pub unsafe fn read_f64(view: &TensorView) -> Vec<f64> {
+    let mut out = vec![0.0; view.numel()];
+    let dtype = view.dtype;
+    for_each_element(view, |i, p| out[i] = load_f64(p, dtype));
+    out
+}
+
+/// Scatters row-major `values` into a view, converting to its dtype.
+///
+/// # Safety
+/// `view` must be a valid present, writable view with `values.len()` elements.
+pub unsafe fn write_f64(view: &TensorView, values: &[f64]) -> Result<(), String> {
+    if view.numel() != values.len() {
+        return Err(format!("output has {} elements, kernel produced {}", view.numel(), values.len()));
+    }
+    let dtype = view.dtype;
+    for_each_element(view, |i, p| store_f64(p, dtype, values[i]));
+    Ok(())
+}
+
+/// Shape of a view as `usize`s.
+///
+/// # Safety
+/// `view` must be valid.
+pub unsafe fn dims(view: &TensorView) -> Vec<usize> {
+    view.shape().iter().map(|&d| d.max(0) as usize).collect()
+}

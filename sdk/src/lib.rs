@@ -1,0 +1,32 @@
+//! # ferrite-sdk
+//!
+//! Everything a Ferrite plugin author or Rust user needs, and nothing of the core:
+//!
+//! * [`abi`] — the stable plugin ABI v1: DLPack tensor views, the `extern "C"` kernel signature,
+//!   op descriptors (schema + kernels by device × dtype + backward), the host service table and
+//!   the root module each plugin exports.
+//! * [`kernel`] — helpers to write kernels: strided reads/writes in any dtype, attributes, the
+//!   panic firewall, and the f64 reference-kernel adapter.
+//! * [`register`] — linkme registration and the `export_plugin!` / `reference_op!` macros.
+//! * [`Tensor`], [`functional`], [`nn`], [`optim`] — a safe tensor-handle API over the host
+//!   table with PyTorch-style functional ops, modules and optimizers.
+
+pub mod abi;
+pub mod kernel;
+pub mod register;
+
+pub use abi_stable;
+pub use linkme;
+
+pub use abi::dtype::{DType, Device};
+
+/// Version of this SDK crate (semver); recorded in every plugin.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub mod error;
+pub mod functional;
+pub mod rng;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::{Element, Host, Tensor};

@@ -1,0 +1,152 @@
+//! Registration inside a plugin: linkme distributed slices filled by the macros below, and the
+//! single exported root module.
+//!
+//! Each `.so` (and the host executable) gets its own copy of these slices, so a plugin exports
+//! exactly what it registered.
+
+use crate::abi::op::OpDesc;
+use crate::abi::plugin::{DatasetDesc, ModelDesc};
+
+/// Op descriptors registered in this artifact.
+#[linkme::distributed_slice]
+pub static OPS: [OpDesc];
+
+/// Model factories registered in this artifact.
+#[linkme::distributed_slice]
+pub static MODELS: [ModelDesc];
+
+/// Dataset factories registered in this artifact.
+#[linkme::distributed_slice]
+pub static DATASETS: [DatasetDesc];
+
+/// Exports the plugin's root module (the one symbol the loader looks for).
+///
+/// ```ignore
+/// ferrite_sdk::export_plugin!(name: "ops-ref", version: env!("CARGO_PKG_VERSION"));
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    (name: $name:expr, version: $version:expr $(,)?) => {
+        #[$crate::abi_stable::export_root_module]
+        pub fn ferrite_plugin_root() -> $crate::abi::plugin::PluginModRef {
+            use $crate::abi_stable::prefix_type::PrefixTypeTrait;
+            use $crate::abi_stable::std_types::{RSlice, RStr};
+            extern "C" fn plugin_name() -> RStr<'static> {
+                RStr::from_str($name)
+            }
+            extern "C" fn plugin_version() -> RStr<'static> {
+                RStr::from_str($version)
+            }
+            extern "C" fn sdk_version() -> RStr<'static> {
+                RStr::from_str($crate::SDK_VERSION)
+            }
+            extern "C" fn ops() -> RSlice<'static, $crate::abi::op::OpDesc> {
+                RSlice::from_slice(&$crate::register::OPS[..])
+            }
+            extern "C" fn models() -> RSlice<'static, $crate::abi::plugin::ModelDesc> {
+                RSlice::from_slice(&$crate::register::MODELS[..])
+            }
+            extern "C" fn datasets() -> RSlice<'static, $crate::abi::plugin::DatasetDesc> {
+                RSlice::from_slice(&$crate::register::DATASETS[..])
+            }
+            $crate::abi::plugin::PluginMod { plugin_name, plugin_version, sdk_version, ops, models, datasets }
+                .leak_into_prefix()
+        }
+    };
+}
+
+/// Registers an op implemented by reference functions over [`crate::kernel::Array`] (f64
+/// compute, any float dtype). See `plugins/ops-ref` for many examples.
+///
+/// `backward:` takes `some(path)` or `none`.
+#[macro_export]
+macro_rules! reference_op {
+    (
+        $static_name:ident {
+            name: $name:literal,
+            version: $version:literal,
+            api_names: [$($api:literal),* $(,)?],
+            aliases: [$($alias:literal),* $(,)?],
+            deprecated: [$(($dep:literal, $rep:literal)),* $(,)?],
+            doc: $doc:literal,
+            inputs: [$($input:expr),* $(,)?],
+            outputs: [$($output:expr),* $(,)?],
+            attrs: [$($attr:expr),* $(,)?],
+            dispatch_input: $di:literal,
+            dtypes: [$($dt:expr),* $(,)?],
+            shape: $shape:path,
+            forward: $fwd:path,
+            backward: $bwd_kind:ident $(($bwd:path))? $(,)?
+        }
+    ) => {
+        #[allow(non_snake_case)]
+        mod $static_name {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::abi::kernel::{AttrValue, KernelCtx};
+            use $crate::abi::view::{TensorMeta, TensorView};
+
+            pub unsafe extern "C" fn forward(
+                ctx: *const KernelCtx, i: *const TensorView, ni: usize, o: *const TensorView, no: usize,
+                a: *const AttrValue, na: usize,
+            ) -> i32 {
+                $crate::kernel::reference::run_forward(ctx, i, ni, o, no, a, na, $fwd)
+            }
+            pub unsafe extern "C" fn shape(
+                ctx: *const KernelCtx, i: *const TensorView, ni: usize, a: *const AttrValue, na: usize,
+                o: *mut TensorMeta, no: usize,
+            ) -> i32 {
+                $crate::kernel::reference::run_shape(ctx, i, ni, a, na, o, no, $shape)
+            }
+            $crate::reference_op!(@backward $bwd_kind $(($bwd))?);
+
+            #[$crate::linkme::distributed_slice($crate::register::OPS)]
+            #[linkme(crate = $crate::linkme)]
+            static DESC: $crate::abi::op::OpDesc = $crate::abi::op::OpDesc {
+                name: $crate::abi_stable::std_types::RStr::from_str($name),
+                api_names: $crate::abi_stable::std_types::RSlice::from_slice(&[
+                    $($crate::abi_stable::std_types::RStr::from_str($api)),*
+                ]),
+                aliases: $crate::abi_stable::std_types::RSlice::from_slice(&[
+                    $($crate::abi_stable::std_types::RStr::from_str($alias)),*
+                ]),
+                deprecated: $crate::abi_stable::std_types::RSlice::from_slice(&[
+                    $($crate::abi::op::Deprecation::new($dep, $rep)),*
+                ]),
+                version: $version,
+                doc: $crate::abi_stable::std_types::RStr::from_str($doc),
+                inputs: $crate::abi_stable::std_types::RSlice::from_slice(&[$($input),*]),
+                outputs: $crate::abi_stable::std_types::RSlice::from_slice(&[$($output),*]),
+                attrs: $crate::abi_stable::std_types::RSlice::from_slice(&[$($attr),*]),
+                dispatch_input: $di,
+                shape_fn: shape,
+                kernels: $crate::abi_stable::std_types::RSlice::from_slice(&[
+                    $($crate::abi::op::KernelEntry {
+                        device_type: $crate::abi::dtype::device_type::CPU,
+                        dtype: $dt,
+                        forward,
+                        has_backward: HAS_BACKWARD,
+                        backward,
+                    }),*
+                ]),
+            };
+        }
+    };
+    (@backward some($bwd:path)) => {
+        pub const HAS_BACKWARD: bool = true;
+        pub unsafe extern "C" fn backward(
+            ctx: *const KernelCtx, i: *const TensorView, ni: usize, o: *const TensorView, no: usize,
+            a: *const AttrValue, na: usize,
+        ) -> i32 {
+            $crate::kernel::reference::run_backward(ctx, i, ni, o, no, a, na, $bwd)
+        }
+    };
+    (@backward none) => {
+        pub const HAS_BACKWARD: bool = false;
+        pub use $crate::kernel::reference::no_backward as backward;
+    };
+}
+
+/// The float dtypes reference kernels are registered for.
+pub const REFERENCE_FLOATS: [crate::abi::dtype::DType; 4] =
+    [crate::abi::dtype::DType::F32, crate::abi::dtype::DType::F64, crate::abi::dtype::DType::F16, crate::abi::dtype::DType::BF16];
