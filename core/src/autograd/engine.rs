@@ -1,0 +1,141 @@
+//! The backward pass: reverse topological order over the recorded graph (Kahn's algorithm on
+//! the number of consumers each node has), gradients summed where a tensor fans out.
+
+use super::grad_math::add_grads;
+use super::node::{Edge, Hook, Node};
+use super::NoGradGuard;
+use crate::error::{CoreError, Result};
+use crate::handles::{borrow_handle, take_handle};
+use crate::tensor::Tensor;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+fn key(n: &Arc<Node>) -> *const Node {
+    Arc::as_ptr(n)
+}
+
+/// Runs the hooks on a gradient; each may replace it.
+fn run_hooks(hooks: &[Arc<Hook>], mut g: Tensor) -> Tensor {
+    for h in hooks {
+        let out = (h.0.call)(h.0.user, borrow_handle(&g));
+        if !out.is_null() {
+            // SAFETY: hooks return owned handles created by the host table.
+            g = unsafe { take_handle(out) };
+        }
+    }
+    g
+}
+
+/// Adds `g` into a leaf's `.grad` after running its hooks.
+fn accumulate_leaf(leaf: &Tensor, g: Tensor) -> Result<()> {
+    let hooks = leaf.meta().hooks.clone();
+    let g = run_hooks(&hooks, g);
+    if g.shape() != leaf.shape() {
+        return Err(CoreError::Autograd(format!(
+            "gradient of shape {:?} does not match leaf of shape {:?}",
+            g.shape(),
+            leaf.shape()
+        )));
+    }
+    let mut m = leaf.meta();
+    let new = match m.grad.take() {
+        Some(old) => add_grads(&old, &g)?,
+        None => g.cast(leaf.dtype())?,
+    };
+    m.grad = Some(new);
+    Ok(())
+}
+
+/// Computes gradients of `root` with respect to every leaf that requires grad and accumulates
+/// them into `.grad` (`torch.autograd.backward`). `grad` is the upstream gradient; it may be
+/// omitted only for a one-element root. Without `retain_graph`, saved tensors are freed and a
+/// second backward through the same nodes is an error.
+pub fn backward(root: &Tensor, grad: Option<Tensor>, retain_graph: bool) -> Result<()> {
+    let _no_grad = NoGradGuard::new();
+    if !root.requires_grad() {
+        return Err(CoreError::Autograd(
+            "element 0 of tensors does not require grad and does not have a grad_fn".into(),
+        ));
+    }
+    let seed = match grad {
+        Some(g) => {
+            if g.shape() != root.shape() {
+                return Err(CoreError::Autograd(format!(
+                    "gradient shape {:?} does not match output shape {:?}",
+                    g.shape(),
+                    root.shape()
+                )));
+            }
+            g
+        }
+        None if root.numel() == 1 => Tensor::full(root.shape(), 1.0, root.dtype())?,
+        None => {
+            return Err(CoreError::Autograd(format!(
+                "grad can be implicitly created only for scalar outputs (output has shape {:?})",
+                root.shape()
+            )))
+        }
+    };
+    let (root_fn, root_nr) = {
+        let m = root.meta();
+        (m.grad_fn.clone(), m.output_nr)
+    };
+    let Some(root_fn) = root_fn else {
+        return accumulate_leaf(root, seed);
+    };
+
+    // Count consumers of each node reachable from the root.
+    let mut deps: HashMap<*const Node, usize> = HashMap::new();
+    let mut stack = vec![root_fn.clone()];
+    let mut seen: HashMap<*const Node, ()> = HashMap::new();
+    seen.insert(key(&root_fn), ());
+    while let Some(n) = stack.pop() {
+        for e in n.next.iter().flatten() {
+            if let Edge::Node { node, .. } = e {
+                *deps.entry(key(node)).or_insert(0) += 1;
+                if seen.insert(key(node), ()).is_none() {
+                    stack.push(node.clone());
+                }
+            }
+        }
+    }
+
+    let mut buffers: HashMap<*const Node, Vec<Option<Tensor>>> = HashMap::new();
+    buffers.insert(key(&root_fn), {
+        let mut v = vec![None; root_fn.output_meta.len()];
+        v[root_nr] = Some(seed);
+        v
+    });
+    let mut ready = vec![root_fn];
+    while let Some(node) = ready.pop() {
+        let mut grads = buffers.remove(&key(&node)).unwrap_or_else(|| vec![None; node.output_meta.len()]);
+        let hooks = node.hooks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (nr, h) in hooks {
+            if let Some(g) = grads[nr].take() {
+                grads[nr] = Some(run_hooks(&[h], g));
+            }
+        }
+        let input_grads = node.apply(grads, retain_graph)?;
+        for (edge, g) in node.next.iter().zip(input_grads) {
+            match (edge, g) {
+                (Some(Edge::Node { node: next, output_nr }), g) => {
+                    if let Some(g) = g {
+                        let buf = buffers.entry(key(next)).or_insert_with(|| vec![None; next.output_meta.len()]);
+                        buf[*output_nr] = Some(match buf[*output_nr].take() {
+                            Some(old) => add_grads(&old, &g)?,
+                            None => g,
+                        });
+                    }
+                    let d = deps.get_mut(&key(next)).expect("counted above");
+                    *d -= 1;
+                    if *d == 0 {
+                        ready.push(next.clone());
+                    }
+                }
+                (Some(Edge::Leaf(leaf)), Some(g)) => accumulate_leaf(leaf, g)?,
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! # ferrite-core — the microkernel
+//!
+//! Owns what every plugin shares and none may own itself:
+//! * [`tensor`] — storage, shape/strides/offset views, dtypes f32, f64, f16, bf16, i64, i32, u8, bool;
+//! * [`autograd`] — the define-by-run tape, `backward`, grad mode, version checks, hooks;
+//! * [`dispatch`] — op id → kernel by (device, dtype) in an immutable registry snapshot;
+//! * [`loader`] and [`runtime`] — loading plugins (`.so`) at run time, hot swap;
+//! * [`host_api`] — the service table plugins and sdk users call.
+//!
+//! Plugins never link against this crate; they reach it only through
+//! [`ferrite_sdk::abi::host::HostApi`].
+
+pub mod autograd;
+pub mod dispatch;
+pub mod error;
+pub mod handles;
+pub mod host_api;
+pub mod loader;
+pub mod ops;
+pub mod runtime;
+pub mod tensor;
+
+pub use error::{CoreError, Result};
+pub use host_api::{host, host_api};
+pub use runtime::Runtime;
+pub use tensor::Tensor;

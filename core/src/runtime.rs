@@ -1,0 +1,177 @@
+//! The process-wide runtime: loaded plugins, the current registry snapshot (swapped
+//! atomically), the random generator and settings.
+
+use crate::error::{CoreError, Result};
+use crate::loader::{self, LoadedPlugin};
+use arc_swap::{ArcSwap, Guard};
+use ferrite_registry::{IdTable, PluginMeta, Registry};
+use ferrite_sdk::abi::plugin::{DatasetBox, ModelBox};
+use ferrite_sdk::rng::Rng;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+struct State {
+    plugins: Vec<LoadedPlugin>,
+    ids: IdTable,
+}
+
+/// The runtime. Get it with [`Runtime::global`].
+pub struct Runtime {
+    state: Mutex<State>,
+    current: ArcSwap<Registry>,
+    rng: Mutex<Rng>,
+    threads: AtomicUsize,
+    warned: Mutex<HashSet<String>>,
+}
+
+/// What [`Runtime::load_plugin`] did.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// The plugin now in use.
+    pub plugin: Arc<PluginMeta>,
+    /// The version it replaced, if this was a hot swap.
+    pub replaced: Option<Arc<PluginMeta>>,
+    /// Registry warnings raised by the new snapshot.
+    pub warnings: Vec<String>,
+}
+
+impl Runtime {
+    /// The process-wide runtime.
+    pub fn global() -> &'static Runtime {
+        static RT: OnceLock<Runtime> = OnceLock::new();
+        RT.get_or_init(|| Runtime {
+            state: Mutex::new(State { plugins: Vec::new(), ids: IdTable::new() }),
+            current: ArcSwap::from_pointee(Registry::empty()),
+            rng: Mutex::new(Rng::new(0x5EED)),
+            threads: AtomicUsize::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            warned: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current registry snapshot (lock-free read).
+    #[inline]
+    pub fn registry(&self) -> Guard<Arc<Registry>> {
+        self.current.load()
+    }
+
+    /// Loads a plugin file. If a plugin with the same name is loaded, this is a hot swap: the
+    /// new snapshot replaces the old one atomically, calls already running finish on the old
+    /// code (which stays mapped), and later calls use the new kernels. Op ids do not change.
+    pub fn load_plugin(&self, path: &Path) -> Result<LoadReport> {
+        let loaded = loader::load(path)?;
+        let mut st = self.state();
+        let replaced = match st.plugins.iter().position(|p| p.meta.name == loaded.meta.name) {
+            Some(i) => Some(std::mem::replace(&mut st.plugins[i], loaded.clone()).meta),
+            None => {
+                st.plugins.push(loaded.clone());
+                None
+            }
+        };
+        let list: Vec<_> = st.plugins.iter().map(|p| (p.meta.clone(), p.ops)).collect();
+        let reg = Registry::build(&list, &mut st.ids);
+        let warnings = reg.warnings.clone();
+        self.current.store(Arc::new(reg));
+        Ok(LoadReport { plugin: loaded.meta, replaced, warnings })
+    }
+
+    /// Loads every `*.so` in `dir` whose file name starts with `prefix` (e.g. `libferrite_`).
+    pub fn load_dir(&self, dir: &Path, prefix: &str) -> Result<Vec<LoadReport>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| CoreError::Plugin { path: dir.display().to_string(), msg: format!("cannot list: {e}") })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "so")
+                    && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            })
+            .collect();
+        files.sort();
+        files.iter().map(|f| self.load_plugin(f)).collect()
+    }
+
+    /// Loaded plugins in load order.
+    pub fn plugins(&self) -> Vec<LoadedPlugin> {
+        self.state().plugins.clone()
+    }
+
+    /// Builds a model by exported name from the most recently loaded plugin exporting it.
+    pub fn create_model(&self, name: &str, config_toml: &str) -> Result<ModelBox> {
+        let plugins = self.plugins();
+        let desc = plugins.iter().rev().flat_map(|p| p.models.iter()).find(|m| m.name.as_str() == name).copied();
+        let Some(desc) = desc else {
+            let known: Vec<String> = plugins.iter().flat_map(|p| p.models.iter().map(|m| m.name.to_string())).collect();
+            return Err(CoreError::Invalid(format!("no loaded plugin exports model `{name}` (loaded models: {})", list_or_none(&known))));
+        };
+        (desc.create)(crate::host_api::host_api(), config_toml.into())
+            .into_result()
+            .map_err(|e| CoreError::Invalid(format!("{name}: {e}")))
+    }
+
+    /// Builds a dataset by exported name.
+    pub fn create_dataset(&self, name: &str, config_toml: &str) -> Result<DatasetBox> {
+        let plugins = self.plugins();
+        let desc = plugins.iter().rev().flat_map(|p| p.datasets.iter()).find(|m| m.name.as_str() == name).copied();
+        let Some(desc) = desc else {
+            let known: Vec<String> = plugins.iter().flat_map(|p| p.datasets.iter().map(|m| m.name.to_string())).collect();
+            return Err(CoreError::Invalid(format!("no loaded plugin exports dataset `{name}` (loaded datasets: {})", list_or_none(&known))));
+        };
+        (desc.create)(crate::host_api::host_api(), config_toml.into())
+            .into_result()
+            .map_err(|e| CoreError::Invalid(format!("{name}: {e}")))
+    }
+
+    /// Resolves an exported name to an op id; deprecated names warn once and name their
+    /// replacement.
+    pub fn resolve_op(&self, name: &str) -> Result<u32> {
+        let reg = self.registry();
+        match reg.resolve(name) {
+            Some((id, ferrite_registry::NameKind::Deprecated { replacement })) => {
+                self.warn_once(&format!("`{name}` is deprecated; use `{replacement}` instead"));
+                Ok(id)
+            }
+            Some((id, _)) => Ok(id),
+            None => Err(CoreError::UnknownOp(name.to_string())),
+        }
+    }
+
+    /// Prints a warning to stderr once per distinct message.
+    pub fn warn_once(&self, msg: &str) {
+        let mut w = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if w.insert(msg.to_string()) {
+            eprintln!("ferrite warning: {msg}");
+        }
+    }
+
+    /// Seeds the generator.
+    pub fn manual_seed(&self, seed: u64) {
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = Rng::new(seed);
+    }
+
+    /// Next 64-bit seed.
+    pub fn next_seed(&self) -> u64 {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).next_u64()
+    }
+
+    /// Threads kernels may use.
+    pub fn num_threads(&self) -> usize {
+        self.threads.load(Ordering::Relaxed)
+    }
+
+    /// Sets the thread count kernels may use (at least 1).
+    pub fn set_num_threads(&self, n: usize) {
+        self.threads.store(n.max(1), Ordering::Relaxed);
+    }
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
