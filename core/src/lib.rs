@@ -11,6 +11,7 @@
 //! [`ferrite_sdk::abi::host::HostApi`].
 
 pub mod autograd;
+pub mod discovery;
 pub mod dispatch;
 pub mod error;
 pub mod handles;
