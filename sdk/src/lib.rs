@@ -30,3 +30,15 @@ pub mod tensor;
 
 pub use error::{Error, Result};
 pub use tensor::{Element, Host, Tensor};
+
+pub mod checkpoint;
+pub mod nn;
+pub mod optim;
+
+pub use checkpoint::{load_safetensors, save_safetensors, validate_safetensors, TensorRecord};
+pub use error::{SafetensorsError, ShapeMismatch, StateDictError};
+pub use nn::Module;
+pub use optim::{AdamW, AdamWConfig, Optimizer, Sgd, SgdConfig};
+
+#[cfg(test)]
+mod test_host;

@@ -98,7 +98,7 @@ macro_rules! reference_op {
             ) -> i32 {
                 $crate::kernel::reference::run_shape(ctx, i, ni, a, na, o, no, $shape)
             }
-            $crate::reference_op!(@backward $bwd_kind $(($bwd))?);
+            $crate::reference_op!(@backward $fwd, $bwd_kind $(($bwd))?);
 
             #[$crate::linkme::distributed_slice($crate::register::OPS)]
             #[linkme(crate = $crate::linkme)]
@@ -132,16 +132,16 @@ macro_rules! reference_op {
             };
         }
     };
-    (@backward some($bwd:path)) => {
+    (@backward $fwd:path, some($bwd:path)) => {
         pub const HAS_BACKWARD: bool = true;
         pub unsafe extern "C" fn backward(
             ctx: *const KernelCtx, i: *const TensorView, ni: usize, o: *const TensorView, no: usize,
             a: *const AttrValue, na: usize,
         ) -> i32 {
-            $crate::kernel::reference::run_backward(ctx, i, ni, o, no, a, na, $bwd)
+            $crate::kernel::reference::run_backward(ctx, i, ni, o, no, a, na, $fwd, $bwd)
         }
     };
-    (@backward none) => {
+    (@backward $fwd:path, none) => {
         pub const HAS_BACKWARD: bool = false;
         pub use $crate::kernel::reference::no_backward as backward;
     };

@@ -12,16 +12,47 @@ pub fn target_dir() -> PathBuf {
     deps.parent().expect("profile dir").to_path_buf()
 }
 
-/// Path of a workspace plugin's `.so` (`lib<crate_name>.so`), building it if missing.
+/// Newest modification time of any file under `dir`.
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let t = if p.is_dir() { newest_mtime(&p) } else { e.metadata().ok()?.modified().ok() };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// Workspace folder of a plugin crate used by the tests.
+fn crate_dir(crate_name: &str) -> Option<PathBuf> {
+    let rel = match crate_name {
+        "ferrite-ops-ref" => "plugins/ops-ref",
+        "ferrite-model-spp-net" => "plugins/models/spp-net",
+        "ferrite-dataset-digits" => "plugins/datasets/digits",
+        "ferrite-test-swap-v1" => "tests/fixtures/swap-v1",
+        "ferrite-test-swap-v2" => "tests/fixtures/swap-v2",
+        "ferrite-test-abi-mismatch" => "tests/fixtures/abi-mismatch",
+        _ => return None,
+    };
+    Some(workspace_root().join(rel))
+}
+
+/// Path of a workspace plugin's `.so` (`lib<crate_name>.so`), (re)building it with the test's
+/// profile when it is missing or older than its sources (the tests crate cannot depend on
+/// cdylib plugins, so cargo does not rebuild them for it).
 pub fn plugin_path(crate_name: &str) -> PathBuf {
     let file = format!("lib{}.so", crate_name.replace('-', "_"));
     let dir = target_dir();
-    for cand in [dir.join(&file), dir.join("deps").join(&file)] {
-        if cand.exists() {
-            return cand;
+    let sources = [crate_dir(crate_name), Some(workspace_root().join("sdk"))];
+    let newest_src = sources.iter().flatten().filter_map(|d| newest_mtime(d)).max();
+    let mut cands: Vec<PathBuf> = [dir.join(&file), dir.join("deps").join(&file)].into_iter().filter(|c| c.exists()).collect();
+    cands.sort_by_key(|c| std::fs::metadata(c).and_then(|m| m.modified()).ok());
+    if let Some(c) = cands.last() {
+        let built = std::fs::metadata(c).and_then(|m| m.modified()).ok();
+        if built.is_some() && built >= newest_src {
+            return c.clone();
         }
     }
-    // Not built yet (e.g. a single test target was built): build it with the same profile.
     let profile = dir.file_name().and_then(|s| s.to_str()).unwrap_or("debug").to_string();
     let mut cmd = std::process::Command::new(env!("CARGO"));
     cmd.args(["build", "-q", "-p", crate_name]).current_dir(workspace_root());
@@ -30,7 +61,11 @@ pub fn plugin_path(crate_name: &str) -> PathBuf {
     }
     let status = cmd.status().expect("run cargo build for a plugin");
     assert!(status.success(), "building {crate_name} failed");
-    dir.join(&file)
+    [dir.join(&file), dir.join("deps").join(&file)]
+        .into_iter()
+        .filter(|c| c.exists())
+        .max_by_key(|c| std::fs::metadata(c).and_then(|m| m.modified()).ok())
+        .expect("plugin built")
 }
 
 /// Root of the workspace.

@@ -10,5 +10,26 @@
 
 pub mod common;
 pub mod elementwise;
+pub mod special;
+pub mod binary;
+pub mod reduce;
+pub mod softmax;
+pub mod loss;
+pub mod shape_ops;
+pub mod indexing;
+pub mod dropout;
+#[cfg(test)]
+pub(crate) mod testing;
+// nn ops (matmul, conv, pooling, norms, attention)
+pub mod nn_common;
+pub mod matmul;
+pub mod conv;
+pub mod pool;
+pub mod adaptive;
+pub mod upsample;
+pub mod norm;
+pub mod attention;
+#[cfg(test)]
+pub mod fd;
 
 ferrite_sdk::export_plugin!(name: "ops-ref", version: env!("CARGO_PKG_VERSION"));

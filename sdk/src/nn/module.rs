@@ -1,0 +1,113 @@
+//! The [`Module`] trait (PyTorch's `torch.nn.Module`): a forward function plus named parameters,
+//! named buffers, train/eval mode and state dicts.
+
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// A layer or model (`torch.nn.Module`).
+///
+/// Implementors provide [`forward`](Module::forward), [`named_parameters`](Module::named_parameters),
+/// [`train`](Module::train) and [`is_training`](Module::is_training); composite modules must
+/// prefix their children's names (`features.0.weight`, see [`prefixed`]) and forward `train`
+/// to every child, so `model.eval()` reaches a `Dropout` nested anywhere (field case C18).
+/// Everything else has a default.
+pub trait Module: Send {
+    /// Applies the module to `x`. Shapes and dtypes are documented on each layer.
+    ///
+    /// # Errors
+    /// Whatever the underlying ops return for bad shapes or dtypes.
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Learnable tensors with dotted names, children prefixed (`named_parameters()`). The
+    /// tensors are handles to the module's own parameters, not copies.
+    fn named_parameters(&self) -> Vec<(String, Tensor)>;
+
+    /// Non-learnable state saved in the state dict (`running_mean`, ...). Default: none.
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// The parameters without names (`parameters()`), e.g. for an optimizer.
+    fn parameters(&self) -> Vec<Tensor> {
+        self.named_parameters().into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// Total number of parameter elements.
+    fn num_parameters(&self) -> usize {
+        self.parameters().iter().map(Tensor::numel).sum()
+    }
+
+    /// Sets training (`true`) or evaluation mode, recursively for children (`train(mode)`).
+    fn train(&mut self, mode: bool);
+
+    /// Evaluation mode: `train(false)` (`eval()`).
+    fn eval(&mut self) {
+        self.train(false)
+    }
+
+    /// Whether the module is in training mode (`.training`).
+    fn is_training(&self) -> bool;
+
+    /// Clears every parameter's `.grad` (`zero_grad(set_to_none=True)`, PyTorch's default).
+    fn zero_grad(&self) {
+        for p in self.parameters() {
+            // Clearing a gradient cannot fail for a live parameter; nothing useful to report.
+            let _ = p.set_grad(None);
+        }
+    }
+
+    /// Parameters then buffers, detached (`state_dict()`): same storage, no autograd history.
+    fn state_dict(&self) -> Vec<(String, Tensor)> {
+        self.named_parameters().into_iter().chain(self.named_buffers()).map(|(n, t)| (n, t.detach())).collect()
+    }
+
+    /// Copies values from `sd` into this module's parameters and buffers in place
+    /// (`load_state_dict`), converting dtype if needed, under `no_grad`. Handles held elsewhere
+    /// (by an optimizer, say) stay valid.
+    ///
+    /// Everything is validated before anything is copied, so on error the module is unchanged.
+    ///
+    /// # Errors
+    /// [`crate::Error::StateDict`] listing missing keys and unexpected keys (only when `strict`),
+    /// shape mismatches and duplicate keys (always, as PyTorch); [`crate::Error::Host`] if a copy
+    /// fails.
+    fn load_state_dict(&self, sd: &[(String, Tensor)], strict: bool) -> Result<()> {
+        super::state::load_into(&self.named_parameters().into_iter().chain(self.named_buffers()).collect::<Vec<_>>(), sd, strict)
+    }
+}
+
+impl<M: Module + ?Sized> Module for Box<M> {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        (**self).forward(x)
+    }
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        (**self).named_parameters()
+    }
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        (**self).named_buffers()
+    }
+    fn train(&mut self, mode: bool) {
+        (**self).train(mode)
+    }
+    fn is_training(&self) -> bool {
+        (**self).is_training()
+    }
+}
+
+/// Prefixes each name with `prefix.` (how a parent names its child's tensors).
+pub fn prefixed(prefix: &str, named: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+    named.into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)).collect()
+}
+
+/// Implements the mode plumbing of a leaf module that stores its mode in a `training: bool` field.
+macro_rules! leaf_mode {
+    () => {
+        fn train(&mut self, mode: bool) {
+            self.training = mode;
+        }
+        fn is_training(&self) -> bool {
+            self.training
+        }
+    };
+}
+pub(crate) use leaf_mode;

@@ -1,0 +1,100 @@
+//! `Sequential` (`torch.nn.Sequential`).
+
+use super::module::{prefixed, Module};
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// Children applied in order; child `i` is named `"i"`, so its tensors are `"i.weight"`, ...
+/// (PyTorch's naming, e.g. `features.0.weight` inside a parent field `features`).
+/// `train`/`eval` reach every child.
+pub struct Sequential {
+    children: Vec<Box<dyn Module>>,
+    training: bool,
+}
+
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sequential({} children)", self.children.len())
+    }
+}
+
+impl Default for Sequential {
+    fn default() -> Self {
+        Sequential::new()
+    }
+}
+
+impl Sequential {
+    /// An empty container in training mode (the identity until children are pushed).
+    pub fn new() -> Sequential {
+        Sequential { children: Vec::new(), training: true }
+    }
+
+    /// Appends a child (`append`); it takes this container's current mode.
+    pub fn push(&mut self, mut m: impl Module + 'static) -> &mut Self {
+        m.train(self.training);
+        self.children.push(Box::new(m));
+        self
+    }
+
+    /// Builder form of [`push`](Sequential::push).
+    pub fn with(mut self, m: impl Module + 'static) -> Self {
+        self.push(m);
+        self
+    }
+
+    /// Appends an already boxed child.
+    pub fn push_boxed(&mut self, mut m: Box<dyn Module>) -> &mut Self {
+        m.train(self.training);
+        self.children.push(m);
+        self
+    }
+
+    /// Number of children.
+    pub fn len(&self) -> usize {
+        self.children.len()
+    }
+
+    /// True without children.
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    /// Child `i`.
+    pub fn get(&self, i: usize) -> Option<&dyn Module> {
+        self.children.get(i).map(|b| &**b)
+    }
+
+    /// Child `i`, mutably.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut (dyn Module + 'static)> {
+        self.children.get_mut(i).map(|b| &mut **b)
+    }
+}
+
+impl Module for Sequential {
+    /// Feeds `x` through each child in turn; shapes are those of the children.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut y = x.clone();
+        for m in &self.children {
+            y = m.forward(&y)?;
+        }
+        Ok(y)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.children.iter().enumerate().flat_map(|(i, m)| prefixed(&i.to_string(), m.named_parameters())).collect()
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        self.children.iter().enumerate().flat_map(|(i, m)| prefixed(&i.to_string(), m.named_buffers())).collect()
+    }
+
+    fn train(&mut self, mode: bool) {
+        self.training = mode;
+        self.children.iter_mut().for_each(|m| m.train(mode));
+    }
+
+    fn is_training(&self) -> bool {
+        self.training
+    }
+}

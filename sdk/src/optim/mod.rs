@@ -1,0 +1,104 @@
+//! `torch.optim`-style optimizers: the [`Optimizer`] trait, [`Sgd`] and [`AdamW`].
+//!
+//! Updates run under `no_grad` with tensor ops and are written into each parameter in place
+//! with `copy_`, so parameter handles held by modules stay valid. Parameters without a `.grad`
+//! are skipped (PyTorch's rule). Optimizer state (momentum buffers, moments, step counts) is
+//! exported as named tensors, `state.{i}.{name}` with `i` the parameter's index — PyTorch's
+//! `optimizer.state_dict()["state"]` layout — so checkpoints can resume training.
+
+pub mod adamw;
+pub mod sgd;
+
+pub use adamw::{AdamW, AdamWConfig};
+pub use sgd::{Sgd, SgdConfig};
+
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// An optimizer over a fixed list of parameters (one parameter group).
+pub trait Optimizer {
+    /// One update of every parameter that has a `.grad` (`optimizer.step()`).
+    ///
+    /// # Errors
+    /// [`crate::Error::Host`] if an op fails (e.g. a gradient whose shape differs from its
+    /// parameter's).
+    fn step(&mut self) -> Result<()>;
+
+    /// Clears every parameter's `.grad` (`zero_grad(set_to_none=True)`).
+    fn zero_grad(&self);
+
+    /// Current learning rate.
+    fn lr(&self) -> f64;
+
+    /// Sets the learning rate (for schedulers).
+    fn set_lr(&mut self, lr: f64);
+
+    /// The parameters being optimised.
+    fn params(&self) -> &[Tensor];
+
+    /// Per-parameter state as named tensors (`state.{i}.momentum_buffer`, `state.{i}.exp_avg`,
+    /// `state.{i}.exp_avg_sq`, `state.{i}.step`, ...); empty before the first step.
+    fn state_dict(&self) -> Vec<(String, Tensor)>;
+
+    /// Restores state saved by [`state_dict`](Optimizer::state_dict) (for the same parameter
+    /// list). All entries are validated before any is applied.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] for an unknown name, a parameter index out of range, or a
+    /// shape that differs from the parameter's.
+    fn load_state_dict(&mut self, sd: &[(String, Tensor)]) -> Result<()>;
+}
+
+/// Clears `.grad` of each parameter.
+pub(crate) fn clear_grads(params: &[Tensor]) {
+    for p in params {
+        // Clearing a gradient cannot fail for a live leaf; nothing useful to report.
+        let _ = p.set_grad(None);
+    }
+}
+
+/// Splits `state.{i}.{field}` into `(i, field)`.
+pub(crate) fn parse_state_key(key: &str) -> Option<(usize, &str)> {
+    let rest = key.strip_prefix("state.")?;
+    let (i, field) = rest.split_once('.')?;
+    Some((i.parse().ok()?, field))
+}
+
+/// Validates one loaded state entry against the parameter list: index in range, known field,
+/// and (for tensor fields) the parameter's shape. Returns `(index, field)`.
+pub(crate) fn check_state_entry<'a>(params: &[Tensor], key: &'a str, t: &Tensor, fields: &[&str]) -> Result<(usize, &'a str)> {
+    let Some((i, field)) = parse_state_key(key) else {
+        crate::bail!("optimizer load_state_dict: unexpected key {key:?}");
+    };
+    let Some(p) = params.get(i) else {
+        crate::bail!("optimizer load_state_dict: {key:?} refers to parameter {i}, but there are {}", params.len());
+    };
+    if !fields.contains(&field) {
+        crate::bail!("optimizer load_state_dict: unknown state {field:?} in {key:?} (expected one of {fields:?})");
+    }
+    if field == "step" {
+        if t.numel() != 1 {
+            crate::bail!("optimizer load_state_dict: {key:?} must hold one value, has shape {:?}", t.shape());
+        }
+    } else if t.shape() != p.shape() {
+        crate::bail!("optimizer load_state_dict: {key:?} has shape {:?}, parameter has {:?}", t.shape(), p.shape());
+    }
+    Ok((i, field))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_keys_parse() {
+        assert_eq!(parse_state_key("state.3.exp_avg"), Some((3, "exp_avg")));
+        assert_eq!(parse_state_key("state.12.momentum_buffer"), Some((12, "momentum_buffer")));
+        assert_eq!(parse_state_key("state.x.exp_avg"), None);
+        assert_eq!(parse_state_key("param_groups.0.lr"), None);
+        assert_eq!(parse_state_key("state.1"), None);
+    }
+}
+
+#[cfg(test)]
+mod optim_tests;

@@ -1,0 +1,135 @@
+//! Stochastic gradient descent with momentum (`torch.optim.SGD`).
+
+use super::{check_state_entry, clear_grads, Optimizer};
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// Hyper-parameters of [`Sgd`]; defaults are PyTorch's (`lr = 1e-3`, everything else off).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdConfig {
+    /// Learning rate `γ`.
+    pub lr: f64,
+    /// Momentum factor `μ` (0 = plain SGD).
+    pub momentum: f64,
+    /// Dampening `τ` of the momentum update.
+    pub dampening: f64,
+    /// L2 penalty `λ` added to the gradient (coupled weight decay).
+    pub weight_decay: f64,
+    /// Nesterov momentum (Sutskever et al. 2013); needs `momentum > 0` and `dampening == 0`.
+    pub nesterov: bool,
+    /// Maximise the objective instead of minimising it.
+    pub maximize: bool,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig { lr: 1e-3, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, maximize: false }
+    }
+}
+
+/// SGD exactly as `torch.optim.SGD`, per parameter `θ` with gradient `g`:
+///
+/// ```text
+/// g ← −g                       if maximize
+/// g ← g + λθ                   if λ ≠ 0
+/// b ← g (first step)  |  μb + (1−τ)g      if μ ≠ 0
+/// g ← g + μb (nesterov)  |  b             if μ ≠ 0
+/// θ ← θ − γg
+/// ```
+///
+/// State: `state.{i}.momentum_buffer` (shape and dtype of parameter `i`) when `μ ≠ 0`.
+#[derive(Debug)]
+pub struct Sgd {
+    params: Vec<Tensor>,
+    config: SgdConfig,
+    momentum_buffer: Vec<Option<Tensor>>,
+}
+
+impl Sgd {
+    /// An optimizer over `params`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Invalid`] for a negative or NaN `lr`, `momentum` or `weight_decay`, or
+    /// `nesterov` without momentum or with dampening (PyTorch's checks).
+    pub fn new(params: Vec<Tensor>, config: SgdConfig) -> Result<Sgd> {
+        let c = &config;
+        if ![c.lr, c.momentum, c.weight_decay].iter().all(|x| (0.0..).contains(x)) || !c.dampening.is_finite() {
+            crate::bail!("SGD: invalid hyper-parameters {c:?} (lr, momentum, weight_decay must be >= 0)");
+        }
+        if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
+            crate::bail!("SGD: nesterov momentum requires a momentum and zero dampening");
+        }
+        let n = params.len();
+        Ok(Sgd { params, config, momentum_buffer: vec![None; n] })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &SgdConfig {
+        &self.config
+    }
+}
+
+/// A new tensor holding `t`'s values (never sharing storage with it).
+pub(crate) fn fresh_copy(t: &Tensor) -> Result<Tensor> {
+    let out = t.host().zeros(&t.shape(), t.dtype())?;
+    out.copy_(t)?;
+    Ok(out)
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self) -> Result<()> {
+        let c = self.config;
+        for (p, buf) in self.params.iter().zip(self.momentum_buffer.iter_mut()) {
+            let Some(g) = p.grad() else { continue };
+            p.host().no_grad(|| -> Result<()> {
+                let mut d = if c.maximize { g.neg()? } else { g };
+                if c.weight_decay != 0.0 {
+                    d = d.add(&p.mul_scalar(c.weight_decay)?)?;
+                }
+                if c.momentum != 0.0 {
+                    let b = match buf.take() {
+                        None => fresh_copy(&d)?,
+                        Some(b) if c.dampening == 0.0 => b.mul_scalar(c.momentum)?.add(&d)?,
+                        Some(b) => b.mul_scalar(c.momentum)?.add(&d.mul_scalar(1.0 - c.dampening)?)?,
+                    };
+                    d = if c.nesterov { d.add(&b.mul_scalar(c.momentum)?)? } else { b.clone() };
+                    *buf = Some(b);
+                }
+                p.copy_(&p.sub(&d.mul_scalar(c.lr)?)?)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn zero_grad(&self) {
+        clear_grads(&self.params)
+    }
+
+    fn lr(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+
+    fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let named = self.momentum_buffer.iter().enumerate();
+        named.filter_map(|(i, b)| b.as_ref().map(|b| (format!("state.{i}.momentum_buffer"), b.detach()))).collect()
+    }
+
+    fn load_state_dict(&mut self, sd: &[(String, Tensor)]) -> Result<()> {
+        let mut new = vec![None; self.params.len()];
+        for (key, t) in sd {
+            let (i, _) = check_state_entry(&self.params, key, t, &["momentum_buffer"])?;
+            let p = &self.params[i];
+            new[i] = Some(p.host().no_grad(|| fresh_copy(&t.to_dtype(p.dtype())?))?);
+        }
+        self.momentum_buffer = new;
+        Ok(())
+    }
+}

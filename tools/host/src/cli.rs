@@ -1,0 +1,262 @@
+//! The command line: `ferrite train | eval | plugins` (clap derive).
+
+use crate::config::{ConfigError, ConfigOverrides, OptimizerKind, TrainConfig};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// Ferrite: a deep-learning framework whose ops, models and datasets are plugins.
+#[derive(Parser, Debug)]
+#[command(name = "ferrite", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
+pub enum Command {
+    /// Train a model on a dataset, once per input size (defaults: models.spp_net on
+    /// datasets.digits at sizes 8 and 16).
+    Train(TrainArgs),
+    /// Evaluate a checkpoint on the test split.
+    Eval(EvalArgs),
+    /// List the plugins found on the plugin path and what they export.
+    Plugins(PluginsArgs),
+}
+
+/// `ferrite train`: every key of the config file has a flag; flags win over the file.
+#[derive(Args, Debug, Default, Clone)]
+pub struct TrainArgs {
+    /// TOML config file (all keys optional; unknown keys are errors).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run name; the run directory defaults to runs/NAME.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Exported name of the model factory.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Exported name of the dataset factory.
+    #[arg(long, value_name = "NAME")]
+    pub dataset: Option<String>,
+    /// Input sizes in pixels per side, comma-separated (e.g. 8,16).
+    #[arg(long, value_name = "N,..", value_delimiter = ',', num_args = 1..)]
+    pub sizes: Option<Vec<u32>>,
+    /// Passes over the train split.
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<u32>,
+    /// Samples per optimizer step.
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<u32>,
+    /// Optimizer.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning rate (default 0.05 for sgd, 0.001 for adamw).
+    #[arg(long, value_name = "LR")]
+    pub lr: Option<f64>,
+    /// SGD momentum in [0, 1).
+    #[arg(long, value_name = "M")]
+    pub momentum: Option<f64>,
+    /// Weight decay (default 5e-4 for sgd, 0.01 for adamw).
+    #[arg(long, value_name = "WD")]
+    pub weight_decay: Option<f64>,
+    /// Seed of initialisation, shuffling and the dataset split.
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+    /// Output directory (default runs/NAME, or runs/YYYYmmdd-HHMMSS in UTC).
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Plugin file or directory to load (repeatable; replaces the file's list).
+    #[arg(long = "plugin-path", value_name = "PATH")]
+    pub plugin_path: Vec<PathBuf>,
+    /// TOML merged into the model config, e.g. --model-config 'dropout = 0.1' (repeatable).
+    #[arg(long = "model-config", value_name = "TOML")]
+    pub model_config: Vec<String>,
+    /// TOML merged into the dataset config, e.g. --dataset-config 'test_fraction = 0.25'
+    /// (repeatable; `size` comes from --sizes).
+    #[arg(long = "dataset-config", value_name = "TOML")]
+    pub dataset_config: Vec<String>,
+}
+
+impl TrainArgs {
+    /// The flags as [`ConfigOverrides`].
+    pub fn overrides(&self) -> ConfigOverrides {
+        ConfigOverrides {
+            name: self.name.clone(),
+            model: self.model.clone(),
+            dataset: self.dataset.clone(),
+            sizes: self.sizes.clone(),
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer,
+            lr: self.lr,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            seed: self.seed,
+            run_dir: self.run_dir.clone(),
+            plugin_path: self.plugin_path.clone(),
+            model_config: self.model_config.clone(),
+            dataset_config: self.dataset_config.clone(),
+        }
+    }
+
+    /// Loads `--config` (or the defaults), applies the flags, resolves and validates.
+    ///
+    /// # Errors
+    /// Any [`ConfigError`].
+    pub fn load_config(&self, now: SystemTime) -> Result<TrainConfig, ConfigError> {
+        let mut cfg = match &self.config {
+            Some(path) => TrainConfig::load(path)?,
+            None => TrainConfig::default(),
+        };
+        cfg.apply(&self.overrides())?;
+        cfg.resolve(now)
+    }
+}
+
+/// `ferrite eval`.
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// Checkpoint to evaluate (safetensors, as written by `ferrite train`).
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: PathBuf,
+    /// Input size in pixels per side (default: the size the checkpoint was trained at).
+    #[arg(long, value_name = "N")]
+    pub size: Option<u32>,
+    /// Plugin file or directory to load (repeatable).
+    #[arg(long = "plugin-path", value_name = "PATH")]
+    pub plugin_path: Vec<PathBuf>,
+}
+
+/// `ferrite plugins`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PluginsArgs {
+    /// Plugin file or directory to load (repeatable).
+    #[arg(long = "plugin-path", value_name = "PATH")]
+    pub plugin_path: Vec<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::time::UNIX_EPOCH;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ferrite").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn train_with_no_arguments_uses_defaults() {
+        let Command::Train(args) = parse(&["train"]).unwrap().command else { panic!("not train") };
+        let cfg = args.load_config(UNIX_EPOCH).unwrap();
+        assert_eq!(cfg.model, "models.spp_net");
+        assert_eq!(cfg.dataset, "datasets.digits");
+        assert_eq!(cfg.sizes, vec![8, 16]);
+        assert_eq!(cfg.run_dir, Some(PathBuf::from("runs/19700101-000000")));
+    }
+
+    #[test]
+    fn every_flag_overrides() {
+        let Command::Train(args) = parse(&[
+            "train",
+            "--name",
+            "x",
+            "--model",
+            "m",
+            "--dataset",
+            "d",
+            "--sizes",
+            "8,12,16",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--optimizer",
+            "adamw",
+            "--lr",
+            "0.01",
+            "--momentum",
+            "0.5",
+            "--weight-decay",
+            "0",
+            "--seed",
+            "11",
+            "--run-dir",
+            "out",
+            "--plugin-path",
+            "a",
+            "--plugin-path",
+            "b",
+            "--model-config",
+            "k = 1",
+            "--dataset-config",
+            "test_fraction = 0.3",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not train")
+        };
+        let c = args.load_config(UNIX_EPOCH).unwrap();
+        assert_eq!(c.name.as_deref(), Some("x"));
+        assert_eq!((c.model.as_str(), c.dataset.as_str()), ("m", "d"));
+        assert_eq!(c.sizes, vec![8, 12, 16]);
+        assert_eq!((c.epochs, c.batch_size, c.seed), (3, 16, 11));
+        assert_eq!(c.optimizer, OptimizerKind::Adamw);
+        assert_eq!((c.lr(), c.momentum, c.weight_decay()), (0.01, 0.5, 0.0));
+        assert_eq!(c.run_dir, Some(PathBuf::from("out")));
+        assert_eq!(c.plugin_path, vec![PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(c.model_config["k"].as_integer(), Some(1));
+        assert_eq!(c.dataset_config["test_fraction"].as_float(), Some(0.3));
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("ferrite-host-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("train.toml");
+        std::fs::write(&file, "epochs = 4\nbatch_size = 8\nsizes = [16]\n").unwrap();
+        let Command::Train(args) =
+            parse(&["train", "--config", file.to_str().unwrap(), "--epochs", "9"]).unwrap().command
+        else {
+            panic!("not train")
+        };
+        let c = args.load_config(UNIX_EPOCH).unwrap();
+        assert_eq!((c.epochs, c.batch_size, c.sizes.clone()), (9, 8, vec![16]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_flags_are_rejected() {
+        assert!(parse(&["train", "--optimizer", "adam"]).is_err());
+        assert!(parse(&["train", "--epochs", "-1"]).is_err());
+        assert!(parse(&["train", "--bogus"]).is_err());
+        assert!(parse(&["eval"]).is_err(), "--checkpoint is required");
+        assert!(parse(&[]).is_err(), "a subcommand is required");
+        let Command::Train(args) = parse(&["train", "--epochs", "0"]).unwrap().command else { panic!() };
+        assert!(args.load_config(UNIX_EPOCH).unwrap_err().to_string().contains("epochs"));
+    }
+
+    #[test]
+    fn eval_and_plugins_parse() {
+        let Command::Eval(e) =
+            parse(&["eval", "--checkpoint", "runs/x/model.safetensors", "--size", "16"]).unwrap().command
+        else {
+            panic!()
+        };
+        assert_eq!((e.checkpoint, e.size), (PathBuf::from("runs/x/model.safetensors"), Some(16)));
+        let Command::Plugins(p) = parse(&["plugins", "--plugin-path", "target/debug"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(p.plugin_path, vec![PathBuf::from("target/debug")]);
+    }
+}
