@@ -32,6 +32,11 @@ pub fn candidate_files(name: &str) -> Vec<String> {
 
 /// Resolves a plugin given as a path (contains `/`) or a name searched in [`search_path`].
 pub fn find_plugin(name: &str) -> Result<PathBuf> {
+    find_plugin_in(name, &[])
+}
+
+/// Like [`find_plugin`], searching `extra` directories first.
+pub fn find_plugin_in(name: &str, extra: &[PathBuf]) -> Result<PathBuf> {
     if name.contains('/') {
         let p = PathBuf::from(name);
         return if p.exists() {
@@ -40,7 +45,8 @@ pub fn find_plugin(name: &str) -> Result<PathBuf> {
             Err(CoreError::Plugin { path: name.to_string(), msg: "no such file".into() })
         };
     }
-    let dirs = search_path();
+    let mut dirs = extra.to_vec();
+    dirs.extend(search_path());
     for d in &dirs {
         for f in candidate_files(name) {
             let p = d.join(&f);

@@ -6,7 +6,7 @@
 //! model = "models.spp_net"
 //! dataset = "datasets.digits"
 //! sizes = [8, 16]              # one training run per input size
-//! epochs = 30
+//! epochs = 10
 //! batch_size = 64
 //! optimizer = "sgd"            # or "adamw"
 //! lr = 0.05                    # default: 0.05 for sgd, 0.001 for adamw
@@ -140,7 +140,7 @@ impl Default for TrainConfig {
             model: "models.spp_net".into(),
             dataset: "datasets.digits".into(),
             sizes: vec![8, 16],
-            epochs: 30,
+            epochs: 10,
             batch_size: 64,
             optimizer: OptimizerKind::Sgd,
             lr: None,

@@ -1,17 +1,23 @@
 //! # ferrite-host — the `ferrite` binary's library
 //!
-//! The parts of the host that do not need the core, one job per module:
-//! [`config`] (the training configuration: TOML file + flags + validation), [`cli`] (clap
-//! command line), [`metrics`] (per-epoch records and their CSV), [`plot`] (loss/accuracy PNG),
-//! [`atomic`] (write-then-rename file replacement used by both).
+//! One job per module: [`config`] (the training configuration: TOML file + flags +
+//! validation), [`cli`] (clap command line), [`plugins`] (finding, building, loading plugins),
+//! [`hosted`] (safe wrappers over plugin models and datasets), [`train`] and [`eval`] (the
+//! commands), [`evaluate`] (test loss/accuracy), [`metrics`] (per-epoch CSV), [`plot`]
+//! (loss/accuracy PNG), [`atomic`] (write-then-rename).
 
 #![warn(missing_docs)]
 
 pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod eval;
+pub mod evaluate;
+pub mod hosted;
 pub mod metrics;
 pub mod plot;
+pub mod plugins;
+pub mod train;
 
 pub use config::{ConfigError, ConfigOverrides, OptimizerKind, TrainConfig};
 pub use metrics::{EpochRecord, MetricsLog};

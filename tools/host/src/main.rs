@@ -1,13 +1,10 @@
-//! `ferrite`: the host binary.
-//!
-//! Status: the command line, configuration, metrics and plotting are in place. Training,
-//! evaluation and plugin listing need the core runtime (plugin loader, dispatcher, autograd),
-//! which is being written separately; until it is wired in here, `train` resolves and prints its
-//! configuration, and `eval` / `plugins` report that they are not available in this build.
+//! `ferrite`: the host binary. `train` with no arguments trains `models.spp_net` on
+//! `datasets.digits` at 8×8 and 16×16, loading ops, model and dataset from plugin `.so` files.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use ferrite_host::cli::{Cli, Command};
+use ferrite_host::{eval, plugins, train};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -25,22 +22,26 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
             let cfg = args.load_config(SystemTime::now()).context("ferrite train")?;
-            // Wiring point for the core: load `cfg.plugin_path`, create `cfg.dataset` with
-            // `cfg.dataset_config_toml(size)` and `cfg.model` with `cfg.model_config_toml()` for
-            // each size, train, record `metrics::EpochRecord`s into `run_dir/metrics.csv` and
-            // plot them with `plot::plot_metrics`.
-            print!("{}", cfg.to_toml()?);
-            eprintln!("ferrite train: configuration resolved; training is not wired to the core in this build yet");
+            plugins::load_default_plugins(&cfg.plugin_path)?;
+            let s = train::train(&cfg)?;
+            for (size, acc) in &s.test_accuracy {
+                println!("final test accuracy at {size}x{size}: {:.2}%", 100.0 * acc);
+            }
+            println!("run folder: {} (model.safetensors, metrics.csv, metrics.png, config.toml)", s.run_dir.display());
+            println!("total time: {:.1}s", s.seconds);
             Ok(())
         }
         Command::Eval(args) => {
-            bail!(
-                "ferrite eval {}: evaluation needs the core runtime, which this build does not include yet",
-                args.checkpoint.display()
-            )
+            plugins::load_default_plugins(&args.plugin_path)?;
+            for (size, loss, acc) in eval::eval_checkpoint(&args.checkpoint, args.size)? {
+                println!("test accuracy at {size}x{size}: {:.2}% (loss {loss:.4})", 100.0 * acc);
+            }
+            Ok(())
         }
-        Command::Plugins(_) => {
-            bail!("ferrite plugins: the plugin loader lives in the core, which this build does not include yet")
+        Command::Plugins(args) => {
+            plugins::load_default_plugins(&args.plugin_path)?;
+            plugins::print_plugins();
+            Ok(())
         }
     }
 }
