@@ -86,13 +86,13 @@ macro_rules! reference_op {
             use $crate::abi::kernel::{AttrValue, KernelCtx};
             use $crate::abi::view::{TensorMeta, TensorView};
 
-            pub unsafe extern "C" fn forward(
+            pub unsafe extern "C" fn __ferrite_forward(
                 ctx: *const KernelCtx, i: *const TensorView, ni: usize, o: *const TensorView, no: usize,
                 a: *const AttrValue, na: usize,
             ) -> i32 {
                 $crate::kernel::reference::run_forward(ctx, i, ni, o, no, a, na, $fwd)
             }
-            pub unsafe extern "C" fn shape(
+            pub unsafe extern "C" fn __ferrite_shape(
                 ctx: *const KernelCtx, i: *const TensorView, ni: usize, a: *const AttrValue, na: usize,
                 o: *mut TensorMeta, no: usize,
             ) -> i32 {
@@ -119,14 +119,14 @@ macro_rules! reference_op {
                 outputs: $crate::abi_stable::std_types::RSlice::from_slice(&[$($output),*]),
                 attrs: $crate::abi_stable::std_types::RSlice::from_slice(&[$($attr),*]),
                 dispatch_input: $di,
-                shape_fn: shape,
+                shape_fn: __ferrite_shape,
                 kernels: $crate::abi_stable::std_types::RSlice::from_slice(&[
                     $($crate::abi::op::KernelEntry {
                         device_type: $crate::abi::dtype::device_type::CPU,
                         dtype: $dt,
-                        forward,
+                        forward: __ferrite_forward,
                         has_backward: HAS_BACKWARD,
-                        backward,
+                        backward: __ferrite_backward,
                     }),*
                 ]),
             };
@@ -134,7 +134,7 @@ macro_rules! reference_op {
     };
     (@backward $fwd:path, some($bwd:path)) => {
         pub const HAS_BACKWARD: bool = true;
-        pub unsafe extern "C" fn backward(
+        pub unsafe extern "C" fn __ferrite_backward(
             ctx: *const KernelCtx, i: *const TensorView, ni: usize, o: *const TensorView, no: usize,
             a: *const AttrValue, na: usize,
         ) -> i32 {
@@ -143,7 +143,7 @@ macro_rules! reference_op {
     };
     (@backward $fwd:path, none) => {
         pub const HAS_BACKWARD: bool = false;
-        pub use $crate::kernel::reference::no_backward as backward;
+        pub use $crate::kernel::reference::no_backward as __ferrite_backward;
     };
 }
 

@@ -82,9 +82,9 @@ pub fn with_ops_ref() -> ferrite_sdk::Host {
     ferrite_core::host()
 }
 
-/// Reads a field case from `../shared/cases/<id>.json`.
+/// Reads a field case from `tests/cases/<id>.json` (the project's copy of the shared cases).
 pub fn field_case(id: &str) -> serde_json::Value {
-    let p = workspace_root().join("..").join("shared").join("cases").join(format!("{id}.json"));
+    let p = workspace_root().join("tests").join("cases").join(format!("{id}.json"));
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
     serde_json::from_str(&text).expect("field case is JSON")
 }

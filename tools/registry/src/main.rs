@@ -43,6 +43,7 @@ enum Cmd {
 fn load(cli: &Cli) -> Result<()> {
     let rt = Runtime::global();
     if !cli.no_defaults {
+        ferrite_host::plugins::build_default_plugins_if_in_workspace()?;
         for name in discovery::DEFAULT_PLUGINS {
             match discovery::find_plugin(name) {
                 Ok(p) => {

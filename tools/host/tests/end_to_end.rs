@@ -1,0 +1,73 @@
+//! End to end: the `ferrite` binary trains from plugin `.so` files with its defaults, writes the
+//! run folder, and `ferrite eval` reloads the checkpoint to the same accuracy.
+
+use std::path::Path;
+use std::process::Command;
+
+fn ferrite(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrite")).args(args).output().expect("run ferrite");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// `final test accuracy at 8x8: 98.33%` → (8, 98.33); same for eval's `test accuracy at ...`.
+fn accuracies(text: &str, prefix: &str) -> Vec<(u32, f64)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .map(|rest| {
+            let (size, pct) = rest.split_once(": ").expect("size: pct");
+            let side: u32 = size.split('x').next().unwrap().parse().unwrap();
+            let pct: f64 = pct.split('%').next().unwrap().parse().unwrap();
+            (side, pct)
+        })
+        .collect()
+}
+
+#[test]
+fn default_training_reaches_97_percent_at_both_sizes_and_checkpoint_reloads() {
+    let dir = std::env::temp_dir().join(format!("ferrite-e2e-{}", std::process::id()));
+    let run = dir.join("run");
+    let (ok, out, err) = ferrite(&["train", "--run-dir", run.to_str().unwrap()]);
+    assert!(ok, "train failed:\n{out}\n{err}");
+    let acc = accuracies(&out, "final test accuracy at ");
+    assert_eq!(acc.iter().map(|a| a.0).collect::<Vec<_>>(), vec![8, 16], "{out}");
+    for (size, pct) in &acc {
+        assert!(*pct >= 97.0, "test accuracy at {size}x{size} is {pct}% < 97%\n{out}");
+    }
+    for f in ["model.safetensors", "metrics.csv", "metrics.png", "config.toml"] {
+        assert!(run.join(f).is_file(), "{f} missing in the run folder");
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 10 * 2, "header + 10 epochs x 2 sizes:\n{csv}");
+    assert!(!run.read_dir().unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("tmp")), "temp files left");
+
+    let ckpt = run.join("model.safetensors");
+    let (ok, out2, err2) = ferrite(&["eval", "--checkpoint", ckpt.to_str().unwrap()]);
+    assert!(ok, "eval failed:\n{out2}\n{err2}");
+    assert_eq!(accuracies(&out2, "test accuracy at "), acc, "eval must reproduce the training accuracy");
+
+    let (ok, out3, _) = ferrite(&["plugins"]);
+    assert!(ok);
+    for p in ["ops-ref", "model-spp-net", "datasets-digits"] {
+        assert!(out3.contains(p), "plugin {p} not listed:\n{out3}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_config_and_bad_checkpoint_are_one_line_errors() {
+    let dir = std::env::temp_dir().join(format!("ferrite-e2e-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("bad.toml");
+    std::fs::write(&cfg, "epochs = \"many\"\n").unwrap();
+    let (ok, _, err) = ferrite(&["train", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("epochs"), "{err}");
+    let junk = dir.join("junk.safetensors");
+    std::fs::write(&junk, b"\xff\xff\xff\xff\xff\xff\xff\x7fjunk").unwrap();
+    let (ok, _, err) = ferrite(&["eval", "--checkpoint", junk.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().filter(|l| l.starts_with("error")).count(), 1, "{err}");
+    let (ok, _, err) = ferrite(&["eval", "--checkpoint", Path::new("/nonexistent/x.safetensors").to_str().unwrap()]);
+    assert!(!ok && err.contains("x.safetensors"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
