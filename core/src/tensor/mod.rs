@@ -82,8 +82,10 @@ impl Tensor {
     /// A zero-filled contiguous tensor.
     pub fn zeros(shape: &[i64], dtype: DType) -> Result<Tensor> {
         let n = checked_numel(shape)?;
-        let nbytes = n.checked_mul(dtype.size()).ok_or_else(|| crate::error::CoreError::Invalid("tensor too large".into()))?;
-        Ok(Tensor::from_parts(Arc::new(Storage::zeroed(nbytes)), shape.to_vec(), contiguous_strides(shape), 0, dtype))
+        let too_large = || crate::error::CoreError::Invalid(format!("cannot allocate a {dtype} tensor of shape {shape:?}: out of memory"));
+        let nbytes = n.checked_mul(dtype.size()).ok_or_else(too_large)?;
+        let storage = Storage::zeroed(nbytes).ok_or_else(too_large)?;
+        Ok(Tensor::from_parts(Arc::new(storage), shape.to_vec(), contiguous_strides(shape), 0, dtype))
     }
 
     /// A tensor filled with `value` converted to `dtype`.
@@ -219,3 +221,6 @@ impl Tensor {
         unsafe { load_f64(self.0.storage.ptr().add(off as usize * self.0.dtype.size()), self.0.dtype) }
     }
 }
+
+#[cfg(test)]
+mod tests;

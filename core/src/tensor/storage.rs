@@ -35,19 +35,20 @@ unsafe impl Sync for Storage {}
 
 impl Storage {
     /// Allocates `nbytes` zeroed bytes (a dangling aligned pointer for 0 bytes, never null).
-    pub fn zeroed(nbytes: usize) -> Storage {
+    /// Returns `None` when the size is impossible or the allocator refuses it, so an absurd
+    /// shape is an error for the caller instead of an abort.
+    pub fn zeroed(nbytes: usize) -> Option<Storage> {
         let ptr = if nbytes == 0 {
             NonNull::new(ALIGN as *mut u8).expect("non-null")
         } else {
-            let layout = Layout::from_size_align(nbytes, ALIGN).expect("tensor size overflows isize");
+            let layout = Layout::from_size_align(nbytes, ALIGN).ok()?;
             // SAFETY: non-zero size.
-            let p = unsafe { alloc_zeroed(layout) };
-            let Some(p) = NonNull::new(p) else { std::alloc::handle_alloc_error(layout) };
+            let p = NonNull::new(unsafe { alloc_zeroed(layout) })?;
             let live = LIVE_BYTES.fetch_add(nbytes, Ordering::Relaxed) + nbytes;
             PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
             p
         };
-        Storage { ptr, nbytes, version: AtomicU64::new(0) }
+        Some(Storage { ptr, nbytes, version: AtomicU64::new(0) })
     }
 
     /// Base pointer.
