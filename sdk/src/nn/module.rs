@@ -74,6 +74,25 @@ pub trait Module: Send {
     fn load_state_dict(&self, sd: &[(String, Tensor)], strict: bool) -> Result<()> {
         super::state::load_into(&self.named_parameters().into_iter().chain(self.named_buffers()).collect::<Vec<_>>(), sd, strict)
     }
+
+    /// Writes [`Module::state_dict`] to a safetensors file, atomically (temp file + rename).
+    ///
+    /// # Errors
+    /// [`crate::Error::Checkpoint`] / [`crate::Error::Safetensors`] if the file cannot be written.
+    fn save_safetensors(&self, path: &std::path::Path) -> Result<()> {
+        crate::checkpoint::save_safetensors(path, &self.state_dict(), None)
+    }
+
+    /// Loads a safetensors file written by [`Module::save_safetensors`] (or PyTorch's
+    /// `safetensors.torch.save_file` of a `state_dict`) into this module in place. The file is
+    /// fully validated first; on any error the module is unchanged.
+    ///
+    /// # Errors
+    /// Malformed files ([`crate::Error::Safetensors`]), and as [`Module::load_state_dict`].
+    fn load_safetensors(&self, host: &crate::Host, path: &std::path::Path, strict: bool) -> Result<()> {
+        let sd = crate::checkpoint::load_safetensors(host, path)?;
+        self.load_state_dict(&sd, strict)
+    }
 }
 
 impl<M: Module + ?Sized> Module for Box<M> {
