@@ -96,6 +96,16 @@ pub fn copy_(dst: &Tensor, src: &Tensor) -> Result<()> {
         if m.requires_grad && m.grad_fn.is_none() {
             return invalid!("a leaf tensor that requires grad is being used in an in-place operation; wrap it in no_grad");
         }
+        // Views and casts save nothing for backward, so no version check could catch a write
+        // into their output: the old gradient would still flow to their input (and a view of a
+        // leaf would write into the leaf). Refuse instead of returning a wrong gradient later.
+        if let Some(node) = m.grad_fn.as_ref().filter(|n| !matches!(n.backward, BackwardFn::Kernel { .. })) {
+            return invalid!(
+                "the output of {} (a view or copy of a tensor that requires grad) is being used in an in-place \
+                 operation; its gradient would be wrong. Write into a detached tensor or wrap it in no_grad",
+                node.name
+            );
+        }
     }
     dst.copy_from(src)
 }

@@ -6,7 +6,7 @@ use super::node::{Edge, Hook, Node};
 use super::NoGradGuard;
 use crate::error::{CoreError, Result};
 use crate::handles::{borrow_handle, take_handle};
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, TensorImpl};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -84,21 +84,28 @@ pub fn backward(root: &Tensor, grad: Option<Tensor>, retain_graph: bool) -> Resu
         return accumulate_leaf(root, seed);
     };
 
-    // Count consumers of each node reachable from the root.
+    // Count consumers of each node (and incoming edges of each leaf) reachable from the root.
     let mut deps: HashMap<*const Node, usize> = HashMap::new();
+    let mut leaf_deps: HashMap<*const TensorImpl, usize> = HashMap::new();
     let mut stack = vec![root_fn.clone()];
     let mut seen: HashMap<*const Node, ()> = HashMap::new();
     seen.insert(key(&root_fn), ());
     while let Some(n) = stack.pop() {
         for e in n.next.iter().flatten() {
-            if let Edge::Node { node, .. } = e {
-                *deps.entry(key(node)).or_insert(0) += 1;
-                if seen.insert(key(node), ()).is_none() {
-                    stack.push(node.clone());
+            match e {
+                Edge::Node { node, .. } => {
+                    *deps.entry(key(node)).or_insert(0) += 1;
+                    if seen.insert(key(node), ()).is_none() {
+                        stack.push(node.clone());
+                    }
                 }
+                Edge::Leaf(leaf) => *leaf_deps.entry(Arc::as_ptr(&leaf.0)).or_insert(0) += 1,
             }
         }
     }
+    // A leaf reached along several edges (fan-out) gets the sum of its contributions, and its
+    // hooks run once on that sum, as soon as the last contribution has arrived.
+    let mut leaf_buffers: HashMap<*const TensorImpl, Tensor> = HashMap::new();
 
     let mut buffers: HashMap<*const Node, Vec<Option<Tensor>>> = HashMap::new();
     buffers.insert(key(&root_fn), {
@@ -132,8 +139,24 @@ pub fn backward(root: &Tensor, grad: Option<Tensor>, retain_graph: bool) -> Resu
                         ready.push(next.clone());
                     }
                 }
-                (Some(Edge::Leaf(leaf)), Some(g)) => accumulate_leaf(leaf, g)?,
-                _ => {}
+                (Some(Edge::Leaf(leaf)), g) => {
+                    let k = Arc::as_ptr(&leaf.0);
+                    if let Some(g) = g {
+                        let sum = match leaf_buffers.remove(&k) {
+                            Some(old) => add_grads(&old, &g)?,
+                            None => g,
+                        };
+                        leaf_buffers.insert(k, sum);
+                    }
+                    let d = leaf_deps.get_mut(&k).expect("counted above");
+                    *d -= 1;
+                    if *d == 0 {
+                        if let Some(g) = leaf_buffers.remove(&k) {
+                            accumulate_leaf(leaf, g)?;
+                        }
+                    }
+                }
+                (None, _) => {}
             }
         }
     }
