@@ -4,11 +4,16 @@
 use crate::error::{CoreError, Result};
 use std::path::{Path, PathBuf};
 
+/// The directories named by `FERRITE_PLUGIN_PATH` (colon-separated), in order.
+pub fn env_dirs() -> Vec<PathBuf> {
+    std::env::var_os("FERRITE_PLUGIN_PATH")
+        .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
+        .unwrap_or_default()
+}
+
 /// Directories searched for plugins, in order.
 pub fn search_path() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("FERRITE_PLUGIN_PATH")
-        .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
-        .unwrap_or_default();
+    let mut dirs = env_dirs();
     if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
         dirs.push(exe_dir);
     }
@@ -58,7 +63,7 @@ pub fn find_plugin_in(name: &str, extra: &[PathBuf]) -> Result<PathBuf> {
     Err(CoreError::Plugin {
         path: name.to_string(),
         msg: format!(
-            "not found in {} (set FERRITE_PLUGIN_PATH or pass a path)",
+            "not found in {} (build the plugins with `cargo build --release --workspace`, or set FERRITE_PLUGIN_PATH)",
             dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":")
         ),
     })

@@ -21,15 +21,14 @@ pub enum Error {
     },
     /// `Module::load_state_dict` found missing or unexpected keys or shape mismatches; nothing
     /// was copied.
-    #[error("{0}")]
+    #[error(transparent)]
     StateDict(#[from] StateDictError),
     /// A safetensors file is malformed; see [`SafetensorsError`] for each case.
     #[error("safetensors{}: {kind}", .path.as_ref().map(|p| format!(" {p}")).unwrap_or_default())]
     Safetensors {
         /// File involved (`None` when validating bytes).
         path: Option<String>,
-        /// What is wrong with it.
-        #[source]
+        /// What is wrong with it (part of the message, so not also reported as a source).
         kind: SafetensorsError,
     },
 }

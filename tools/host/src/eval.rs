@@ -13,7 +13,8 @@ use std::path::Path;
 pub fn eval_checkpoint(path: &Path, size: Option<u32>) -> Result<Vec<(u32, f64, f64)>> {
     let host = ferrite_core::host();
     let rt = Runtime::global();
-    let md = ferrite_sdk::checkpoint::load_safetensors_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    // The sdk's errors already name the file.
+    let md = ferrite_sdk::checkpoint::load_safetensors_metadata(path)?;
     let get = |k: &str| md.get(k).cloned().ok_or_else(|| anyhow!("{}: not a ferrite checkpoint (metadata `{k}` missing)", path.display()));
     let (model_name, dataset_name) = (get(meta::MODEL)?, get(meta::DATASET)?);
     let mut model = HostedModel::new(&model_name, rt.create_model(&model_name, &get(meta::MODEL_CONFIG)?)?, host);

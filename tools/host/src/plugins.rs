@@ -7,9 +7,30 @@ use std::path::{Path, PathBuf};
 /// Workspace packages of the default plugins, built on demand when running from a checkout.
 const DEFAULT_PACKAGES: [&str; 3] = ["ferrite-ops-ref", "ferrite-model-spp-net", "ferrite-dataset-digits"];
 
+/// Newest modification time of the files under `dir` (recursively).
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let t = if p.is_dir() { newest_mtime(&p) } else { e.metadata().ok()?.modified().ok() };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// Whether every default plugin exists in `dir` and is newer than the sources it is built from.
+fn plugins_fresh(root: &Path, dir: &Path) -> bool {
+    let sources = ["sdk", "plugins"].iter().filter_map(|d| newest_mtime(&root.join(d))).max();
+    discovery::DEFAULT_PLUGINS.iter().all(|name| {
+        let file = dir.join(&discovery::candidate_files(name)[0]);
+        let built = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
+        built.is_some() && built >= sources
+    })
+}
+
 /// When this binary runs from a cargo workspace checkout (and no `FERRITE_PLUGIN_PATH` is set),
-/// builds the default plugin crates with this binary's profile, so `cargo run -- train` needs
-/// nothing else. A no-op (well under a second) when they are up to date.
+/// builds the default plugin crates with this binary's profile if they are missing or older than
+/// their sources, so `cargo run -- train` needs nothing else.
 pub fn build_default_plugins_if_in_workspace() -> Result<()> {
     if std::env::var_os("FERRITE_PLUGIN_PATH").is_some() || std::env::var_os("FERRITE_NO_BUILD").is_some() {
         return Ok(());
@@ -21,6 +42,9 @@ pub fn build_default_plugins_if_in_workspace() -> Result<()> {
     let target = root.join("target");
     let (Ok(target), Ok(profile_abs)) = (target.canonicalize(), profile_dir.canonicalize()) else { return Ok(()) };
     if profile_abs.parent() != Some(target.as_path()) {
+        return Ok(());
+    }
+    if plugins_fresh(&root, &profile_abs) {
         return Ok(());
     }
     let profile = profile_abs.file_name().and_then(|s| s.to_str()).unwrap_or("debug").to_string();
@@ -38,8 +62,23 @@ pub fn build_default_plugins_if_in_workspace() -> Result<()> {
     Ok(())
 }
 
+/// Loads every `.so` in the `FERRITE_PLUGIN_PATH` directories and in `extra` directories
+/// (third-party plugins), in that order.
+pub fn load_path_plugins(extra: &[PathBuf]) -> Result<()> {
+    let rt = Runtime::global();
+    for dir in discovery::env_dirs().iter().chain(extra) {
+        for report in rt.load_dir(dir, "")? {
+            for w in report.warnings {
+                eprintln!("ferrite warning: {w}");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Loads the default plugins (ops, model, dataset) from `extra` directories, then
-/// `FERRITE_PLUGIN_PATH`, then beside this executable.
+/// `FERRITE_PLUGIN_PATH`, then beside this executable; then every other plugin found in
+/// `FERRITE_PLUGIN_PATH` and `extra`.
 pub fn load_default_plugins(extra: &[PathBuf]) -> Result<()> {
     build_default_plugins_if_in_workspace()?;
     let rt = Runtime::global();
@@ -50,7 +89,7 @@ pub fn load_default_plugins(extra: &[PathBuf]) -> Result<()> {
             eprintln!("ferrite warning: {w}");
         }
     }
-    Ok(())
+    load_path_plugins(extra)
 }
 
 /// Prints every loaded plugin with what it exports (`ferrite plugins`).

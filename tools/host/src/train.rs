@@ -92,15 +92,15 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let host = ferrite_core::host();
     host.manual_seed(cfg.seed);
     let run_dir = cfg.run_dir.clone().context("run_dir was not resolved")?;
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating run folder {}", run_dir.display()))?;
-    atomic::write_atomic(&run_dir.join("config.toml"), cfg.to_toml()?.as_bytes())?;
-
     let mut model = HostedModel::new(&cfg.model, rt.create_model(&cfg.model, &cfg.model_config_toml())?, host);
     let data: Vec<HostedDataset> = cfg
         .sizes
         .iter()
         .map(|&s| Ok(HostedDataset::new(s, rt.create_dataset(&cfg.dataset, &cfg.dataset_config_toml(s))?, host)))
         .collect::<Result<_>>()?;
+    // Only now that model and data exist: a bad name or config leaves no stray run folder.
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating run folder {}", run_dir.display()))?;
+    atomic::write_atomic(&run_dir.join("config.toml"), cfg.to_toml()?.as_bytes())?;
     println!("model   {} ({} parameters)", cfg.model, model.named_parameters().iter().map(|(_, t)| t.numel()).sum::<usize>());
     for d in &data {
         println!("data    {}x{}: {}", d.size, d.size, d.describe());
@@ -157,7 +157,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                 seconds: train_seconds,
             };
             println!(
-                "epoch {epoch:>3}/{epochs} size {:>2}x{:<2} train loss {:.4} acc {:>6.2}%  test loss {:.4} acc {:>6.2}%  ({:.1}s)",
+                "epoch {epoch:>3}/{epochs} size {:>2}x{:<2} train loss {:.4} acc {:>6.2}%  test loss {:.4} acc {:>6.2}%  (epoch {:.1}s)",
                 d.size,
                 d.size,
                 rec.train_loss,

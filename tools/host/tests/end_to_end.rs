@@ -47,7 +47,7 @@ fn default_training_reaches_97_percent_at_both_sizes_and_checkpoint_reloads() {
 
     let (ok, out3, _) = ferrite(&["plugins"]);
     assert!(ok);
-    for p in ["ops-ref", "model-spp-net", "datasets-digits"] {
+    for p in ["ops-ref", "model-spp-net", "dataset-digits"] {
         assert!(out3.contains(p), "plugin {p} not listed:\n{out3}");
     }
     let _ = std::fs::remove_dir_all(&dir);

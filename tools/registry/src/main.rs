@@ -53,6 +53,7 @@ fn load(cli: &Cli) -> Result<()> {
             }
         }
     }
+    ferrite_host::plugins::load_path_plugins(&[])?;
     for name in &cli.plugins {
         let p = discovery::find_plugin(name)?;
         rt.load_plugin(&p).with_context(|| format!("loading {name}"))?;
@@ -65,13 +66,13 @@ fn load(cli: &Cli) -> Result<()> {
 
 fn print_table(ops: &[OpSummary]) {
     println!(
-        "{:<38} {:<10} {:>3} {:<6} {:<18} {:<4} API NAMES",
+        "{:<38} {:<10} {:>3} {:<6} {:<24} {:<4} API NAMES",
         "NAME", "PLUGIN", "VER", "DEVICE", "DTYPES", "BWD"
     );
     for o in ops {
         let api: Vec<&str> = o.names.iter().filter(|n| n.kind == "api").map(|n| n.name.as_str()).collect();
         println!(
-            "{:<38} {:<10} {:>3} {:<6} {:<18} {:<4} {}",
+            "{:<38} {:<10} {:>3} {:<6} {:<24} {:<4} {}",
             o.name,
             o.plugins.join(","),
             o.version,
@@ -110,8 +111,17 @@ fn print_show(o: &OpSummary) {
     println!("  (`?` optional, `...` variadic, `!` no gradient)");
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     load(&cli)?;
     let reg = Runtime::global().registry();
     for w in &reg.warnings {

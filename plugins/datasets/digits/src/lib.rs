@@ -31,5 +31,5 @@ pub use plugin::DigitsDataset;
 /// The root module export (the one symbol the loader looks for). In a private module so that
 /// the macro's undocumented items do not trip `missing_docs`; `#[no_mangle]` exports it anyway.
 mod export {
-    ferrite_sdk::export_plugin!(name: "datasets-digits", version: env!("CARGO_PKG_VERSION"));
+    ferrite_sdk::export_plugin!(name: "dataset-digits", version: env!("CARGO_PKG_VERSION"));
 }
