@@ -246,6 +246,10 @@ extern "C" fn next_seed() -> u64 {
 extern "C" fn num_threads() -> usize {
     Runtime::global().num_threads()
 }
+extern "C" fn parallel_for(n: usize, grain: usize, body: ferrite_sdk::abi::host::ParallelBody, user: *mut std::ffi::c_void) {
+    // The body (the sdk wrapper) never unwinds; guard anyway so nothing crosses into a plugin.
+    let _ = catch_unwind(AssertUnwindSafe(|| crate::threads::parallel_for(Runtime::global().num_threads(), n, grain, body, user)));
+}
 
 static HOST_API: HostApi = HostApi {
     abi_major: ABI_MAJOR,
@@ -279,6 +283,7 @@ static HOST_API: HostApi = HostApi {
     manual_seed,
     next_seed,
     num_threads,
+    parallel_for,
 };
 
 /// The host table handed to plugins and sdk users.

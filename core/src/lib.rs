@@ -20,6 +20,7 @@ pub mod loader;
 pub mod ops;
 pub mod runtime;
 pub mod tensor;
+pub mod threads;
 
 pub use error::{CoreError, Result};
 pub use host_api::{host, host_api};

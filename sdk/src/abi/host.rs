@@ -152,4 +152,15 @@ pub struct HostApi {
     pub next_seed: extern "C" fn() -> u64,
     /// Threads a kernel may use.
     pub num_threads: extern "C" fn() -> usize,
+    /// Runs `body(user, start, end)` over disjoint chunks covering `0..n` (each at least `grain`
+    /// long except the last) on the core's one thread pool, and returns when all are done.
+    /// Plugins never start threads of their own. The sdk's `kernel::parallel::parallel_for`
+    /// wraps this for closures.
+    pub parallel_for: extern "C" fn(n: usize, grain: usize, body: ParallelBody, user: *mut c_void),
 }
+
+/// One chunk of a [`HostApi::parallel_for`] loop. Must not unwind (the sdk wrapper catches
+/// panics and reports them after the loop).
+#[repr(transparent)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct ParallelBody(pub extern "C" fn(user: *mut c_void, start: usize, end: usize));

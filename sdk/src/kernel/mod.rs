@@ -4,6 +4,7 @@
 pub mod array;
 pub mod attrs;
 pub mod io;
+pub mod parallel;
 pub mod reference;
 
 pub use array::Array;
