@@ -35,6 +35,10 @@ fn status_error(op: &str, what: &str, code: i32, msg: String) -> CoreError {
         _ => "failed",
     };
     let msg = if msg.is_empty() { format!("{what} kernel {kind} (status {code}) without a message") } else { msg };
+    // Kernels usually start their messages with the op's short name; keep the canonical name
+    // once instead of both.
+    let short = op.rsplit("::").next().unwrap_or(op);
+    let msg = msg.strip_prefix(&format!("{short}: ")).map(str::to_string).unwrap_or(msg);
     CoreError::Kernel { op: op.to_string(), msg }
 }
 

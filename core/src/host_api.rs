@@ -195,8 +195,14 @@ extern "C" fn set_grad(h: TensorHandle, g: TensorHandle) -> i32 {
         let x = unsafe { t(h)? };
         let g = if g.is_null() { None } else { Some(unsafe { t(g)? }) };
         if let Some(g) = &g {
-            if g.shape() != x.shape() {
-                return Err(CoreError::Invalid(format!("set_grad: gradient shape {:?} != tensor shape {:?}", g.shape(), x.shape())));
+            if g.shape() != x.shape() || g.dtype() != x.dtype() {
+                return Err(CoreError::Invalid(format!(
+                    "set_grad: gradient is {} {:?}, the tensor is {} {:?}",
+                    g.dtype(),
+                    g.shape(),
+                    x.dtype(),
+                    x.shape()
+                )));
             }
         }
         x.meta().grad = g;

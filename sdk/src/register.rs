@@ -49,6 +49,8 @@ macro_rules! export_plugin {
             extern "C" fn datasets() -> RSlice<'static, $crate::abi::plugin::DatasetDesc> {
                 RSlice::from_slice(&$crate::register::DATASETS[..])
             }
+            // Panics inside this plugin become one-line errors, not stderr reports.
+            $crate::kernel::io::install_quiet_panic_hook();
             $crate::abi::plugin::PluginMod { plugin_name, plugin_version, sdk_version, ops, models, datasets }
                 .leak_into_prefix()
         }

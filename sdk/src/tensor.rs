@@ -132,21 +132,24 @@ impl Host {
 
     /// `[0, 1, ..., n-1]`.
     pub fn arange(&self, n: usize, dtype: DType) -> Result<Tensor> {
-        let v: Vec<f64> = (0..n).map(|i| i as f64).collect();
+        let mut v = try_vec("arange", &[n])?;
+        v.extend((0..n).map(|i| i as f64));
         self.from_f64(&v, &[n], dtype)
     }
 
     /// Uniform samples in `[low, high)` from the core's seeded generator.
     pub fn rand(&self, shape: &[usize], low: f64, high: f64, dtype: DType) -> Result<Tensor> {
+        let mut v = try_vec("rand", shape)?;
         let mut rng = Rng::new(self.next_seed());
-        let v: Vec<f64> = (0..shape.iter().product()).map(|_| low + (high - low) * rng.uniform()).collect();
+        v.extend((0..shape.iter().product::<usize>()).map(|_| low + (high - low) * rng.uniform()));
         self.from_f64(&v, shape, dtype)
     }
 
     /// Normal samples with the given mean and standard deviation.
     pub fn randn(&self, shape: &[usize], mean: f64, std: f64, dtype: DType) -> Result<Tensor> {
+        let mut v = try_vec("randn", shape)?;
         let mut rng = Rng::new(self.next_seed());
-        let v: Vec<f64> = (0..shape.iter().product()).map(|_| mean + std * rng.normal()).collect();
+        v.extend((0..shape.iter().product::<usize>()).map(|_| mean + std * rng.normal()));
         self.from_f64(&v, shape, dtype)
     }
 
@@ -492,7 +495,13 @@ impl Tensor {
             // A panicking hook must not unwind into the core.
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (st.f)(&g))) {
                 Ok(Some(t)) => t.into_raw(),
-                _ => TensorHandle::NULL,
+                Ok(None) => TensorHandle::NULL,
+                Err(_) => {
+                    (st.api.warn)(abi_stable::std_types::RStr::from_str(
+                        "a gradient hook panicked; the gradient was left unchanged",
+                    ));
+                    TensorHandle::NULL
+                }
             }
         }
         extern "C" fn drop_user<F>(user: *mut c_void) {
@@ -503,6 +512,16 @@ impl Tensor {
         let hook = GradHook { user, call: call::<F>, drop_user: drop_user::<F> };
         check(self.api, (self.api.register_hook)(self.h, hook))
     }
+}
+
+/// An empty `Vec<f64>` with room for exactly `shape.iter().product()` values, or a one-line
+/// error when that is impossible (overflow, or the allocator refuses) instead of an abort.
+fn try_vec(what: &str, shape: &[usize]) -> Result<Vec<f64>> {
+    let too_big = || crate::Error::Invalid(format!("{what}: cannot allocate a tensor of shape {shape:?}: out of memory"));
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(too_big)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| too_big())?;
+    Ok(v)
 }
 
 /// Normalises a possibly negative dimension index against `ndim`.

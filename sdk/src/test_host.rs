@@ -357,6 +357,9 @@ extern "C" fn manual_seed(s: u64) {
 extern "C" fn next_seed() -> u64 {
     SEED.fetch_add(0x9E37_79B9, Ordering::Relaxed)
 }
+extern "C" fn parallel_for(n: usize, _grain: usize, body: crate::abi::host::ParallelBody, user: *mut std::ffi::c_void) {
+    (body.0)(user, 0, n)
+}
 extern "C" fn num_threads() -> usize {
     1
 }
@@ -393,6 +396,7 @@ static API: HostApi = HostApi {
     manual_seed,
     next_seed,
     num_threads,
+    parallel_for,
 };
 
 /// The fake host.

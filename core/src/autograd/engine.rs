@@ -14,22 +14,32 @@ fn key(n: &Arc<Node>) -> *const Node {
     Arc::as_ptr(n)
 }
 
-/// Runs the hooks on a gradient; each may replace it.
-fn run_hooks(hooks: &[Arc<Hook>], mut g: Tensor) -> Tensor {
+/// Runs the hooks on a gradient; each may replace it with a tensor of the same shape and dtype.
+fn run_hooks(hooks: &[Arc<Hook>], mut g: Tensor) -> Result<Tensor> {
     for h in hooks {
         let out = (h.0.call)(h.0.user, borrow_handle(&g));
         if !out.is_null() {
             // SAFETY: hooks return owned handles created by the host table.
-            g = unsafe { take_handle(out) };
+            let new = unsafe { take_handle(out) };
+            if new.shape() != g.shape() || new.dtype() != g.dtype() {
+                return Err(CoreError::Autograd(format!(
+                    "a gradient hook returned a {} gradient of shape {:?} for a {} gradient of shape {:?}",
+                    new.dtype(),
+                    new.shape(),
+                    g.dtype(),
+                    g.shape()
+                )));
+            }
+            g = new;
         }
     }
-    g
+    Ok(g)
 }
 
 /// Adds `g` into a leaf's `.grad` after running its hooks.
 fn accumulate_leaf(leaf: &Tensor, g: Tensor) -> Result<()> {
     let hooks = leaf.meta().hooks.clone();
-    let g = run_hooks(&hooks, g);
+    let g = run_hooks(&hooks, g)?;
     if g.shape() != leaf.shape() {
         return Err(CoreError::Autograd(format!(
             "gradient of shape {:?} does not match leaf of shape {:?}",
@@ -119,7 +129,7 @@ pub fn backward(root: &Tensor, grad: Option<Tensor>, retain_graph: bool) -> Resu
         let hooks = node.hooks.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for (nr, h) in hooks {
             if let Some(g) = grads[nr].take() {
-                grads[nr] = Some(run_hooks(&[h], g));
+                grads[nr] = Some(run_hooks(&[h], g)?);
             }
         }
         let input_grads = node.apply(grads, retain_graph)?;

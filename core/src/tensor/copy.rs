@@ -55,6 +55,13 @@ impl Tensor {
     /// Writes `src` (broadcast to this shape, converted to this dtype) into this tensor's memory
     /// and bumps the version counter. No autograd.
     pub fn copy_from(&self, src: &Tensor) -> Result<()> {
+        // Several elements sharing one memory location (an expanded view): the result would
+        // depend on write order. PyTorch refuses this too.
+        if self.shape().iter().zip(self.strides()).any(|(&d, &s)| d > 1 && s == 0) {
+            return crate::error::invalid!(
+                "copy_: the destination is an expanded view whose elements share memory; make it contiguous first"
+            );
+        }
         let shape: Vec<isize> = self.shape().iter().map(|&d| d as isize).collect();
         let src = src.expand_view(&shape)?;
         // Read first, so overlapping memory (src aliasing dst) behaves like a copy.

@@ -7,7 +7,7 @@ pub mod views;
 
 use crate::autograd::AutogradMeta;
 use crate::error::{invalid, Result};
-use ferrite_sdk::abi::view::TensorView;
+use ferrite_sdk::abi::view::{TensorView, MAX_NDIM};
 use ferrite_sdk::kernel::io::{load_f64, store_f64};
 use ferrite_sdk::{DType, Device};
 use std::fmt;
@@ -51,7 +51,16 @@ pub fn contiguous_strides(shape: &[i64]) -> Vec<i64> {
     s
 }
 
+/// Checks the number of dimensions against the ABI limit ([`MAX_NDIM`]).
+pub fn check_ndim(shape: &[i64]) -> Result<()> {
+    if shape.len() > MAX_NDIM {
+        return invalid!("tensor of shape {shape:?} has {} dimensions; at most {MAX_NDIM} are supported", shape.len());
+    }
+    Ok(())
+}
+
 fn checked_numel(shape: &[i64]) -> Result<usize> {
+    check_ndim(shape)?;
     let mut n: usize = 1;
     for &d in shape {
         if d < 0 {

@@ -1,7 +1,7 @@
 //! Layout-only views: no data is copied (except `reshape` of a non-viewable layout, as PyTorch).
 //! These functions do not record autograd; `crate::ops::views` wraps them for that.
 
-use super::{contiguous_strides, Tensor};
+use super::{check_ndim, contiguous_strides, Tensor};
 use crate::error::{invalid, Result};
 
 impl Tensor {
@@ -28,6 +28,7 @@ impl Tensor {
                 out.push(d as i64);
             }
         }
+        check_ndim(&out)?;
         if let Some(i) = infer {
             if known == 0 || n % known != 0 {
                 return invalid!("reshape: shape {shape:?} is invalid for input of size {n}");
@@ -65,6 +66,9 @@ impl Tensor {
         let cur = self.shape();
         if shape.len() < cur.len() {
             return invalid!("expand: target {shape:?} has fewer dims than the tensor {cur:?}");
+        }
+        if shape.len() > ferrite_sdk::abi::view::MAX_NDIM {
+            return invalid!("expand: target {shape:?} has more than {} dimensions", ferrite_sdk::abi::view::MAX_NDIM);
         }
         let lead = shape.len() - cur.len();
         let mut out_shape = Vec::with_capacity(shape.len());

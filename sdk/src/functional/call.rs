@@ -51,7 +51,8 @@ pub fn call_op(op: &OpCache, inputs: &[Option<&Tensor>], attrs: &[Attr], n_outpu
     let abi_attrs: Vec<_> = attrs.iter().map(|a| a.as_abi()).collect();
     let mut outs = vec![TensorHandle::NULL; n_outputs];
     let code = (api.call_op)(id, handles.as_ptr(), handles.len(), abi_attrs.as_ptr(), abi_attrs.len(), outs.as_mut_ptr(), n_outputs);
-    check(api, code).map_err(|e| Error::Host(format!("{}: {e}", op.name)))?;
+    // The core's message already names the op.
+    check(api, code)?;
     Ok(outs.into_iter().map(|h| unsafe { Tensor::from_raw(api, h) }).collect())
 }
 

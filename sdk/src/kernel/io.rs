@@ -5,7 +5,23 @@ use crate::abi::dtype::DType;
 use crate::abi::kernel::{status, KernelCtx};
 use crate::abi::view::TensorView;
 use half::{bf16, f16};
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+thread_local! {
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Replaces this artifact's panic hook with one that prints nothing and remembers where the
+/// panic happened, so [`guarded`] can put it in the one-line error instead of the host's stderr
+/// getting Rust's multi-line panic report. Each `.so` has its own copy of std and therefore its
+/// own hook; `export_plugin!` calls this once when the plugin is loaded.
+pub fn install_quiet_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        PANIC_LOCATION.with(|p| *p.borrow_mut() = loc);
+    }));
+}
 
 /// Runs `body` with panics caught: a panic becomes [`status::PANICKED`] with its message
 /// reported through `ctx`; an `Err` becomes [`status::BAD_ARGS`]. A panic must never cross an
@@ -31,7 +47,8 @@ pub unsafe fn guarded(ctx: *const KernelCtx, body: impl FnOnce() -> Result<(), S
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic payload".to_string());
-            report(&format!("kernel panicked: {msg}"));
+            let at = PANIC_LOCATION.with(|p| p.borrow_mut().take()).map(|l| format!(" (at {l})")).unwrap_or_default();
+            report(&format!("kernel panicked: {msg}{at}"));
             status::PANICKED
         }
     }

@@ -63,6 +63,17 @@ unsafe fn views<'a>(ptr: *const TensorView, n: usize) -> &'a [TensorView] {
     }
 }
 
+/// Refuses to start when the f64 working copies of these tensors (inputs read, outputs built,
+/// with room for temporaries) cannot even be reserved: an error beats an allocation abort.
+unsafe fn ensure_memory(op_views: &[&[TensorView]]) -> Result<(), String> {
+    let elems: usize = op_views.iter().flat_map(|vs| vs.iter()).filter(|v| v.is_present()).map(|v| v.numel()).sum();
+    let bytes = elems.checked_mul(3 * std::mem::size_of::<f64>()).ok_or("tensors too large for the reference kernel")?;
+    let mut probe: Vec<u8> = Vec::new();
+    probe
+        .try_reserve_exact(bytes)
+        .map_err(|_| format!("not enough memory for the reference kernel's f64 working copies ({bytes} bytes)"))
+}
+
 unsafe fn read_opt(v: &TensorView) -> Option<Array> {
     v.is_present().then(|| Array { shape: dims(v), data: read_f64(v) })
 }
@@ -95,6 +106,7 @@ pub unsafe fn run_forward(
     f: RefForward,
 ) -> i32 {
     guarded(ctx, || {
+        ensure_memory(&[views(inputs, n_in), views(outputs, n_out)])?;
         let ins: Vec<Option<Array>> = views(inputs, n_in).iter().map(|v| read_opt(v)).collect();
         let attrs = Attrs::from_raw(attrs, n_attrs);
         let res = f(&ins, &attrs)?;
@@ -126,6 +138,7 @@ pub unsafe fn run_backward(
     guarded(ctx, || {
         let all = views(inputs, n_in);
         let outs = views(outputs, n_out);
+        ensure_memory(&[all, outs])?;
         let n_fwd_in = n_out;
         if n_in < n_fwd_in || (n_in - n_fwd_in) % 2 != 0 {
             return Err(format!("backward got {n_in} inputs for {n_fwd_in} forward inputs"));

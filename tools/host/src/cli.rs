@@ -28,7 +28,9 @@ pub enum Command {
 }
 
 /// `ferrite train`: every key of the config file has a flag; flags win over the file.
+/// Negative numbers are accepted as values (`--lr -1` reaches validation, which explains it).
 #[derive(Args, Debug, Default, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// TOML config file (all keys optional; unknown keys are errors).
     #[arg(long, value_name = "FILE")]

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Largest accepted input size (pixels per side).
-pub const MAX_SIZE: u32 = 4096;
+pub const MAX_SIZE: u32 = 512;
 
 /// Errors while loading, overriding or validating a [`TrainConfig`]; each displays as one line.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,13 @@ pub fn eval_checkpoint(path: &Path, size: Option<u32>) -> Result<Vec<(u32, f64, 
     // The sdk's errors already name the file.
     let md = ferrite_sdk::checkpoint::load_safetensors_metadata(path)?;
     let get = |k: &str| md.get(k).cloned().ok_or_else(|| anyhow!("{}: not a ferrite checkpoint (metadata `{k}` missing)", path.display()));
+    let format = get(meta::FORMAT)?;
+    anyhow::ensure!(
+        format == meta::FORMAT_V1,
+        "{}: checkpoint format `{format}` is not supported (this ferrite reads `{}`)",
+        path.display(),
+        meta::FORMAT_V1
+    );
     let (model_name, dataset_name) = (get(meta::MODEL)?, get(meta::DATASET)?);
     let mut model = HostedModel::new(&model_name, rt.create_model(&model_name, &get(meta::MODEL_CONFIG)?)?, host);
     let weights = ferrite_sdk::checkpoint::load_safetensors(&host, path)?;

@@ -17,7 +17,13 @@ pub fn batch_stats(logits: &Tensor, targets: &Tensor) -> Result<(f64, usize)> {
 pub fn evaluate(model: &mut HostedModel, data: &HostedDataset, which: u32, batch_size: usize) -> Result<(f64, f64)> {
     model.set_training(false);
     let n = data.len(which);
-    anyhow::ensure!(n > 0, "the split has no samples");
+    anyhow::ensure!(
+        n > 0,
+        "the {} split at {}x{} has no samples (raise or lower the dataset's test_fraction)",
+        if which == ferrite_sdk::abi::plugin::split::TEST { "test" } else { "train" },
+        data.size,
+        data.size
+    );
     let host = ferrite_core::host();
     let (mut loss, mut correct) = (0.0, 0usize);
     host.no_grad(|| -> Result<()> {

@@ -25,7 +25,8 @@ impl HostedModel {
 
     /// Runs the model on a batch.
     pub fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
-        let h = self.inner.forward(x.handle()).into_result().map_err(|e| anyhow!("{}: {e}", self.name))?;
+        // The model's own messages name it already.
+        let h = self.inner.forward(x.handle()).into_result().map_err(|e| anyhow!("{e}"))?;
         // SAFETY: owned handle returned by the plugin.
         Ok(unsafe { Tensor::from_raw(self.host.api(), h) })
     }

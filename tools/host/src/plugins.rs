@@ -67,7 +67,9 @@ pub fn build_default_plugins_if_in_workspace() -> Result<()> {
 pub fn load_path_plugins(extra: &[PathBuf]) -> Result<()> {
     let rt = Runtime::global();
     for dir in discovery::env_dirs().iter().chain(extra) {
-        for report in rt.load_dir(dir, "")? {
+        // `--plugin-path` may name a plugin file as well as a directory.
+        let reports = if dir.is_file() { vec![rt.load_plugin(dir)?] } else { rt.load_dir(dir, "")? };
+        for report in reports {
             for w in report.warnings {
                 eprintln!("ferrite warning: {w}");
             }
@@ -83,8 +85,15 @@ pub fn load_default_plugins(extra: &[PathBuf]) -> Result<()> {
     build_default_plugins_if_in_workspace()?;
     let rt = Runtime::global();
     for name in discovery::DEFAULT_PLUGINS {
-        let path = discovery::find_plugin_in(name, extra)?;
+        let dirs: Vec<PathBuf> = extra.iter().filter(|p| p.is_dir()).cloned().collect();
+        let path = discovery::find_plugin_in(name, &dirs)?;
         let report = rt.load_plugin(&path).with_context(|| format!("loading plugin {name}"))?;
+        anyhow::ensure!(
+            report.plugin.name == name,
+            "{} is plugin `{}`, not the expected `{name}`",
+            path.display(),
+            report.plugin.name
+        );
         for w in report.warnings {
             eprintln!("ferrite warning: {w}");
         }

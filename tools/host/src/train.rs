@@ -20,8 +20,10 @@ use std::time::Instant;
 
 /// Checkpoint metadata keys.
 pub mod meta {
-    /// Format marker.
+    /// Format marker key.
     pub const FORMAT: &str = "ferrite.format";
+    /// The format this version writes and reads.
+    pub const FORMAT_V1: &str = "ferrite-checkpoint-v1";
     /// Model exported name.
     pub const MODEL: &str = "ferrite.model";
     /// Model config (TOML).
@@ -92,15 +94,30 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let host = ferrite_core::host();
     host.manual_seed(cfg.seed);
     let run_dir = cfg.run_dir.clone().context("run_dir was not resolved")?;
+    // Never mix a new run into an old one (a failed start would leave a config.toml that no
+    // longer matches the checkpoint beside it).
+    if std::fs::read_dir(&run_dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        anyhow::bail!("run folder {} already exists and is not empty; choose another --run-dir", run_dir.display());
+    }
     let mut model = HostedModel::new(&cfg.model, rt.create_model(&cfg.model, &cfg.model_config_toml())?, host);
     let data: Vec<HostedDataset> = cfg
         .sizes
         .iter()
         .map(|&s| Ok(HostedDataset::new(s, rt.create_dataset(&cfg.dataset, &cfg.dataset_config_toml(s))?, host)))
         .collect::<Result<_>>()?;
-    // Only now that model and data exist: a bad name or config leaves no stray run folder.
+    // One forward pass per size before anything is written: a size the model cannot take fails
+    // here, not after epochs of training.
+    host.no_grad(|| -> Result<()> {
+        for d in &data {
+            let (x, _) = d.batch(split::TRAIN, &[0])?;
+            model.forward(&x).with_context(|| format!("input size {}x{}", d.size, d.size))?;
+        }
+        Ok(())
+    })?;
+    // Only now that model and data work: a bad name or config leaves no stray run folder.
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating run folder {}", run_dir.display()))?;
-    atomic::write_atomic(&run_dir.join("config.toml"), cfg.to_toml()?.as_bytes())?;
+    let cfg_path = run_dir.join("config.toml");
+    atomic::write_atomic(&cfg_path, cfg.to_toml()?.as_bytes()).with_context(|| format!("writing {}", cfg_path.display()))?;
     println!("model   {} ({} parameters)", cfg.model, model.named_parameters().iter().map(|(_, t)| t.numel()).sum::<usize>());
     for d in &data {
         println!("data    {}x{}: {}", d.size, d.size, d.describe());
@@ -140,7 +157,12 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             s.0 += l;
             s.1 += c;
             s.2 += idx.len();
-            bar.set_message(format!("{:.4}", loss.item()?));
+            let lv = loss.item()?;
+            anyhow::ensure!(
+                lv.is_finite(),
+                "training diverged at epoch {epoch} (loss is {lv}); lower the learning rate (--lr, now {base_lr})"
+            );
+            bar.set_message(format!("{lv:.4}"));
             bar.inc(1);
         }
         bar.finish_and_clear();
@@ -181,7 +203,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
 
 fn save_checkpoint(path: &Path, model: &HostedModel, cfg: &TrainConfig, acc: &[(u32, f64)]) -> Result<()> {
     let mut md = HashMap::new();
-    md.insert(meta::FORMAT.to_string(), "ferrite-checkpoint-v1".to_string());
+    md.insert(meta::FORMAT.to_string(), meta::FORMAT_V1.to_string());
     md.insert(meta::MODEL.to_string(), cfg.model.clone());
     md.insert(meta::MODEL_CONFIG.to_string(), model.config());
     md.insert(meta::DATASET.to_string(), cfg.dataset.clone());

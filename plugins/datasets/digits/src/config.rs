@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 
-/// Largest accepted `size`: a guard against typos (a 4096×4096 sample is already 64 MiB of f32).
-pub const MAX_SIZE: u32 = 4096;
+/// Largest accepted `size`: a guard against typos (a batch of 256 samples at 512×512 is already 256 MiB of f32).
+pub const MAX_SIZE: u32 = 512;
 
 /// Configuration of `datasets.digits`. Every key is optional; unknown keys are errors.
 ///

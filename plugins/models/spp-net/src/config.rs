@@ -49,6 +49,22 @@ impl SppNetConfig {
         if cfg.levels.is_empty() || cfg.levels.contains(&0) {
             return Err("bad model config: levels must be a non-empty list of positive integers".into());
         }
+        // Bounds that keep every tensor of the model addressable; far beyond any useful value.
+        let too_big = |what: &str, v: usize, max: usize| Err(format!("bad model config: {what} = {v} exceeds the limit {max}"));
+        for (what, v, max) in [
+            ("in_channels", cfg.in_channels, 1 << 16),
+            ("num_classes", cfg.num_classes, 1 << 20),
+            ("channels[0]", cfg.channels[0], 1 << 16),
+            ("channels[1]", cfg.channels[1], 1 << 16),
+            ("hidden", cfg.hidden, 1 << 16),
+        ] {
+            if v > max {
+                return too_big(what, v, max);
+            }
+        }
+        if let Some(&l) = cfg.levels.iter().find(|&&l| l > 64) {
+            return too_big("a pyramid level", l, 64);
+        }
         if cfg.pool_mode != "max" && cfg.pool_mode != "avg" {
             return Err(format!("bad model config: pool_mode must be \"max\" or \"avg\", got {:?}", cfg.pool_mode));
         }
@@ -76,6 +92,9 @@ mod tests {
         assert!(SppNetConfig::parse("levels = []").is_err());
         assert!(SppNetConfig::parse("pool_mode = \"min\"").is_err());
         assert!(SppNetConfig::parse("colour = 3").unwrap_err().contains("unknown field"));
+        assert!(SppNetConfig::parse("num_classes = 1000000000000").unwrap_err().contains("num_classes"));
+        assert!(SppNetConfig::parse("levels = [4294967296]").unwrap_err().contains("level"));
+        assert!(SppNetConfig::parse("channels = [1, 4611686018427387904]").unwrap_err().contains("channels[1]"));
         let c = SppNetConfig::parse("hidden = 64\ndropout = 0.25").unwrap();
         assert_eq!((c.hidden, c.dropout), (64, 0.25));
     }

@@ -63,6 +63,9 @@ impl SppNet {
         if s.len() != 4 || s[1] != self.config.in_channels {
             ferrite_sdk::bail!("models.spp_net: expected input [N, {}, H, W], got {s:?}", self.config.in_channels);
         }
+        if s[2] < 2 || s[3] < 2 {
+            ferrite_sdk::bail!("models.spp_net: input {}x{} is too small: the 2x2 max pooling needs at least 2x2", s[2], s[3]);
+        }
         self.net.forward(x)
     }
 
@@ -111,7 +114,7 @@ extern "C" fn create(host: *const HostApi, config: RStr<'_>) -> RResult<ModelBox
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
         Ok(Ok(m)) => RResult::ROk(m),
         Ok(Err(e)) => RResult::RErr(e.into()),
-        Err(_) => RResult::RErr("models.spp_net: panicked while building the model".into()),
+        Err(_) => RResult::RErr("panicked while building the model".into()),
     }
 }
 
