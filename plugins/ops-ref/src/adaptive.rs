@@ -170,7 +170,11 @@ fn spp_geom(shape: &[usize], attrs: &Attrs) -> Result<SppGeom, String> {
         return Err(format!("{op}: input must be 4-d [N, C, H, W] with H, W >= 1, got {shape:?}"));
     }
     let levels: Vec<usize> = levels.iter().map(|&l| l as usize).collect();
-    let total = levels.iter().map(|l| l * l).sum();
+    let total = levels
+        .iter()
+        .try_fold(0usize, |acc, &l| l.checked_mul(l).and_then(|b| acc.checked_add(b)))
+        .and_then(|t| t.checked_mul(shape[1].max(1)).map(|_| t))
+        .ok_or_else(|| format!("{op}: levels {levels:?} give too many bins"))?;
     Ok((shape[0], shape[1], shape[2], shape[3], levels, is_max, total))
 }
 

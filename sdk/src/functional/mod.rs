@@ -94,6 +94,14 @@ pub fn where_(condition: &Tensor, input: &Tensor, other: &Tensor) -> Result<Tens
     call1!("ferrite::where", [Some(condition), Some(input), Some(other)], [])
 }
 
+/// Sizes as an int-list attribute; a size beyond `i64::MAX` is an error, not a wrapped value.
+fn sizes(what: &str, xs: &[usize]) -> Result<Attr> {
+    xs.iter()
+        .map(|&x| i64::try_from(x).map_err(|_| crate::Error::Invalid(format!("{what}: {x} is too large"))))
+        .collect::<Result<Vec<i64>>>()
+        .map(Attr::Ints)
+}
+
 fn dims_attr(dims: &[isize]) -> Attr {
     Attr::Ints(dims.iter().map(|&d| d as i64).collect())
 }
@@ -164,8 +172,8 @@ pub fn conv2d(
     dilation: [usize; 2],
     groups: usize,
 ) -> Result<Tensor> {
-    let p = |a: [usize; 2]| Attr::Ints(vec![a[0] as i64, a[1] as i64]);
-    call1!("ferrite::conv2d", [Some(input), Some(weight), bias], [p(stride), p(padding), p(dilation), groups])
+    let p = |a: [usize; 2]| sizes("conv2d", &a);
+    call1!("ferrite::conv2d", [Some(input), Some(weight), bias], [p(stride)?, p(padding)?, p(dilation)?, sizes("conv2d", &[groups])?])
 }
 
 /// Max pooling over `[N, C, H, W]` (padding counts as `-inf`), returning `(output, indices)`
@@ -180,9 +188,9 @@ pub fn max_pool2d_with_indices(
     dilation: [usize; 2],
     ceil_mode: bool,
 ) -> Result<(Tensor, Tensor)> {
-    let p = |a: [usize; 2]| Attr::Ints(vec![a[0] as i64, a[1] as i64]);
-    let s = stride.map_or(Attr::Ints(vec![]), p);
-    let mut v = call!("ferrite::max_pool2d", [Some(input)], [p(kernel_size), s, p(padding), p(dilation), ceil_mode], 2)?;
+    let p = |a: [usize; 2]| sizes("max_pool2d", &a);
+    let s = stride.map_or(Ok(Attr::Ints(vec![])), p)?;
+    let mut v = call!("ferrite::max_pool2d", [Some(input)], [p(kernel_size)?, s, p(padding)?, p(dilation)?, ceil_mode], 2)?;
     let i = v.pop().expect("two outputs");
     Ok((v.pop().expect("two outputs"), i))
 }
@@ -202,9 +210,9 @@ pub fn avg_pool2d(
     ceil_mode: bool,
     count_include_pad: bool,
 ) -> Result<Tensor> {
-    let p = |a: [usize; 2]| Attr::Ints(vec![a[0] as i64, a[1] as i64]);
-    let s = stride.map_or(Attr::Ints(vec![]), p);
-    call1!("ferrite::avg_pool2d", [Some(input)], [p(kernel_size), s, p(padding), ceil_mode, count_include_pad])
+    let p = |a: [usize; 2]| sizes("avg_pool2d", &a);
+    let s = stride.map_or(Ok(Attr::Ints(vec![])), p)?;
+    call1!("ferrite::avg_pool2d", [Some(input)], [p(kernel_size)?, s, p(padding)?, ceil_mode, count_include_pad])
 }
 
 /// Adaptive max pooling `[N, C, H, W] -> [N, C, oh, ow]`; bin `i` of `n` inputs pooled to `m`
@@ -212,7 +220,7 @@ pub fn avg_pool2d(
 /// Returns `(output, indices)` with flat per-plane indices. Op `ferrite::adaptive_max_pool2d`,
 /// attrs `(output_size: ints)`.
 pub fn adaptive_max_pool2d(input: &Tensor, output_size: [usize; 2]) -> Result<(Tensor, Tensor)> {
-    let mut v = call!("ferrite::adaptive_max_pool2d", [Some(input)], [vec![output_size[0] as i64, output_size[1] as i64]], 2)?;
+    let mut v = call!("ferrite::adaptive_max_pool2d", [Some(input)], [sizes("adaptive_max_pool2d", &output_size)?], 2)?;
     let i = v.pop().expect("two outputs");
     Ok((v.pop().expect("two outputs"), i))
 }
@@ -220,7 +228,7 @@ pub fn adaptive_max_pool2d(input: &Tensor, output_size: [usize; 2]) -> Result<(T
 /// Adaptive average pooling with the same bins as [`adaptive_max_pool2d`].
 /// Op `ferrite::adaptive_avg_pool2d`, attrs `(output_size: ints)`.
 pub fn adaptive_avg_pool2d(input: &Tensor, output_size: [usize; 2]) -> Result<Tensor> {
-    call1!("ferrite::adaptive_avg_pool2d", [Some(input)], [vec![output_size[0] as i64, output_size[1] as i64]])
+    call1!("ferrite::adaptive_avg_pool2d", [Some(input)], [sizes("adaptive_avg_pool2d", &output_size)?])
 }
 
 /// Spatial pyramid pooling (He et al. 2014, SPP-net §2.3): adaptive pooling of `[N, C, H, W]`
@@ -228,22 +236,20 @@ pub fn adaptive_avg_pool2d(input: &Tensor, output_size: [usize; 2]) -> Result<Te
 /// `[N, C·Σl²]`, for any `H, W ≥ 1`. `mode` is `"max"` or `"avg"`.
 /// Op `ferrite::spatial_pyramid_pool`, attrs `(levels: ints = [1,2,4], mode: str = "max")`.
 pub fn spatial_pyramid_pool(input: &Tensor, levels: &[usize], mode: &str) -> Result<Tensor> {
-    let l: Vec<i64> = levels.iter().map(|&x| x as i64).collect();
-    call1!("ferrite::spatial_pyramid_pool", [Some(input)], [l, mode])
+    call1!("ferrite::spatial_pyramid_pool", [Some(input)], [sizes("spatial_pyramid_pool", levels)?, mode])
 }
 
 /// Nearest-neighbour upsampling `[N, C, H, W] -> [N, C, oh, ow]`, source index
 /// `floor(dst · in / out)` (PyTorch's `nearest`). Op `ferrite::upsample_nearest2d`, attrs `(output_size: ints)`.
 pub fn upsample_nearest2d(input: &Tensor, output_size: [usize; 2]) -> Result<Tensor> {
-    call1!("ferrite::upsample_nearest2d", [Some(input)], [vec![output_size[0] as i64, output_size[1] as i64]])
+    call1!("ferrite::upsample_nearest2d", [Some(input)], [sizes("upsample_nearest2d", &output_size)?])
 }
 
 /// Layer normalisation over the trailing `normalized_shape` dims (Ba et al. 2016), biased
 /// variance. Op `ferrite::layer_norm`, inputs `(input, weight?, bias?)`, attrs
 /// `(normalized_shape: ints, eps: float = 1e-5)`, outputs `(out, mean, rstd)`.
 pub fn layer_norm(input: &Tensor, normalized_shape: &[usize], weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f64) -> Result<Tensor> {
-    let ns: Vec<i64> = normalized_shape.iter().map(|&x| x as i64).collect();
-    Ok(call!("ferrite::layer_norm", [Some(input), weight, bias], [ns, eps], 3)?.remove(0))
+    Ok(call!("ferrite::layer_norm", [Some(input), weight, bias], [sizes("layer_norm", normalized_shape)?, eps], 3)?.remove(0))
 }
 
 /// Result of [`batch_norm`]: the output and, in training mode, the updated running statistics.
