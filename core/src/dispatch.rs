@@ -11,7 +11,7 @@ use crate::tensor::Tensor;
 use abi_stable::std_types::RStr;
 use ferrite_sdk::abi::dtype::device_type_name;
 use ferrite_sdk::abi::kernel::{attr_kind, status, AttrValue, KernelCtx};
-use ferrite_sdk::abi::op::{AttrDesc, OpDesc};
+use ferrite_sdk::abi::op::{AttrDesc, KernelEntry, OpDesc};
 use ferrite_sdk::abi::view::{TensorMeta, TensorView, MAX_NDIM};
 use ferrite_sdk::kernel::Attr;
 use ferrite_sdk::DType;
@@ -102,7 +102,7 @@ fn default_value(d: &AttrDesc) -> AttrValue {
 }
 
 /// Fills defaults and checks attribute kinds against the schema.
-fn resolve_attrs(schema: &OpDesc, given: &[AttrValue]) -> Result<Vec<AttrValue>> {
+pub fn resolve_attrs(schema: &OpDesc, given: &[AttrValue]) -> Result<Vec<AttrValue>> {
     let name = schema.name.as_str();
     if given.len() > schema.attrs.len() {
         return Err(CoreError::Invalid(format!(
@@ -154,7 +154,7 @@ fn arg_index(schema: &OpDesc, i: usize) -> usize {
     }
 }
 
-fn check_inputs(schema: &OpDesc, inputs: &[Option<Tensor>]) -> Result<()> {
+pub fn check_inputs(schema: &OpDesc, inputs: &[Option<Tensor>]) -> Result<()> {
     let name = schema.name.as_str();
     let n = schema.inputs.len();
     let variadic = n > 0 && schema.inputs[n - 1].variadic;
@@ -208,10 +208,22 @@ pub fn call_op(id: u32, inputs: &[Option<Tensor>], attrs: &[AttrValue]) -> Resul
             available: if available.is_empty() { "none".into() } else { available.join(", ") },
         });
     };
-    let in_views: Vec<TensorView> = inputs.iter().map(|t| t.as_ref().map_or(TensorView::ABSENT, |t| t.view())).collect();
+    // Shape function and kernel of the same provider: schemas agree, shape rules may not.
+    let provider = op.providers[slot.provider].desc;
+    let outputs = run_forward(provider, &slot.entry, inputs, &attrs)?;
 
-    // Output shapes.
-    let n_out = schema.outputs.len();
+    if is_grad_enabled() && slot.entry.has_backward {
+        record(provider, slot.entry, inputs, &outputs, &attrs);
+    }
+    Ok(outputs)
+}
+
+/// Runs one provider's forward: its shape function, output allocation, its kernel. No
+/// autograd; `attrs` must be complete (defaults filled, see [`resolve_attrs`]).
+pub fn run_forward(desc: &'static OpDesc, entry: &KernelEntry, inputs: &[Option<Tensor>], attrs: &[AttrValue]) -> Result<Vec<Tensor>> {
+    let name = desc.name.as_str();
+    let in_views: Vec<TensorView> = inputs.iter().map(|t| t.as_ref().map_or(TensorView::ABSENT, |t| t.view())).collect();
+    let n_out = desc.outputs.len();
     let mut metas = vec![TensorMeta { dtype: DType::F32, ndim: 0, shape: [0; MAX_NDIM] }; n_out];
     {
         let mut sink = ErrSink(String::new());
@@ -223,7 +235,7 @@ pub fn call_op(id: u32, inputs: &[Option<Tensor>], attrs: &[AttrValue]) -> Resul
         };
         // SAFETY: views and metas live across the call.
         let code = unsafe {
-            (schema.shape_fn)(&ctx, in_views.as_ptr(), in_views.len(), attrs.as_ptr(), attrs.len(), metas.as_mut_ptr(), n_out)
+            (desc.shape_fn)(&ctx, in_views.as_ptr(), in_views.len(), attrs.as_ptr(), attrs.len(), metas.as_mut_ptr(), n_out)
         };
         if code != status::OK {
             return Err(status_error(name, "shape", code, sink.0));
@@ -234,11 +246,7 @@ pub fn call_op(id: u32, inputs: &[Option<Tensor>], attrs: &[AttrValue]) -> Resul
         .map(|m| Tensor::zeros(&m.shape[..(m.ndim as usize).min(MAX_NDIM)], m.dtype))
         .collect::<Result<_>>()?;
     let out_views: Vec<TensorView> = outputs.iter().map(|t| t.view()).collect();
-    kernel_call(name, slot.entry.forward, &in_views, &out_views, &attrs, "forward")?;
-
-    if is_grad_enabled() && slot.entry.has_backward {
-        record(schema, slot.entry, inputs, &outputs, &attrs);
-    }
+    kernel_call(name, entry.forward, &in_views, &out_views, attrs, "forward")?;
     Ok(outputs)
 }
 

@@ -18,6 +18,7 @@ pub mod handles;
 pub mod host_api;
 pub mod loader;
 pub mod ops;
+pub mod provider;
 pub mod runtime;
 pub mod tensor;
 pub mod threads;
