@@ -1,0 +1,11 @@
+//! # ops-cpu — fast CPU kernels
+//!
+//! The same ops, under the same canonical names and schemas as `ops-ref`, written for speed:
+//! GEMM through the `gemm` crate, conv2d via im2col + GEMM, vectorisable loops, threads from the
+//! core's pool (`ferrite_sdk::kernel::parallel`), f16/bf16 stored narrow with f32 accumulation,
+//! and FlashAttention. Loaded after ops-ref, its kernels take precedence for the (op, dtype)
+//! pairs it covers; every kernel must pass `ferrite conformance` against ops-ref.
+
+pub mod common;
+
+ferrite_sdk::export_plugin!(name: "ops-cpu", version: env!("CARGO_PKG_VERSION"));
