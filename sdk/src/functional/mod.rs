@@ -173,7 +173,9 @@ pub fn conv2d(
     groups: usize,
 ) -> Result<Tensor> {
     let p = |a: [usize; 2]| sizes("conv2d", &a);
-    call1!("ferrite::conv2d", [Some(input), Some(weight), bias], [p(stride)?, p(padding)?, p(dilation)?, sizes("conv2d", &[groups])?])
+    // `groups` is an int attribute (a one-element list would be refused by the dispatcher).
+    let groups = i64::try_from(groups).map_err(|_| crate::Error::Invalid(format!("conv2d: groups {groups} is too large")))?;
+    call1!("ferrite::conv2d", [Some(input), Some(weight), bias], [p(stride)?, p(padding)?, p(dilation)?, groups])
 }
 
 /// Max pooling over `[N, C, H, W]` (padding counts as `-inf`), returning `(output, indices)`
