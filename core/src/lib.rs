@@ -1,6 +1,7 @@
 //! # ferrite-core — the microkernel
 //!
 //! Owns what every plugin shares and none may own itself:
+//! * [`alloc`] — the caching CPU allocator behind tensor storage (size classes, huge pages, stats);
 //! * [`tensor`] — storage, shape/strides/offset views, dtypes f32, f64, f16, bf16, i64, i32, u8, bool;
 //! * [`autograd`] — the define-by-run tape, `backward`, grad mode, version checks, hooks;
 //! * [`dispatch`] — op id → kernel by (device, dtype) in an immutable registry snapshot;
@@ -10,6 +11,7 @@
 //! Plugins never link against this crate; they reach it only through
 //! [`ferrite_sdk::abi::host::HostApi`].
 
+pub mod alloc;
 pub mod autograd;
 pub mod discovery;
 pub mod dispatch;

@@ -1,29 +1,37 @@
-//! Host memory for tensors: 64-byte aligned, zero-initialised, with a version counter.
+//! Host memory for tensors: 64-byte aligned, zero-initialised, with a version counter. Blocks
+//! come from the core's caching allocator ([`crate::alloc`]), which reuses freed blocks and
+//! maps large ones with huge pages.
 
-use std::alloc::{alloc_zeroed, dealloc, Layout};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::alloc::{self, Block};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Alignment of every allocation (a cache line; enough for AVX-512 loads).
-pub const ALIGN: usize = 64;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
+pub use crate::alloc::os::ALIGN;
+pub use crate::alloc::{stats, AllocStats};
 
 /// Bytes currently allocated for tensor storage.
 pub fn live_bytes() -> usize {
-    LIVE_BYTES.load(Ordering::Relaxed)
+    alloc::stats().live_bytes
 }
 
-/// Highest value [`live_bytes`] reached.
+/// Highest value [`live_bytes`] reached (since start or the last [`reset_peak_bytes`]).
 pub fn peak_bytes() -> usize {
-    PEAK_BYTES.load(Ordering::Relaxed)
+    alloc::stats().peak_bytes
+}
+
+/// Bytes of freed storage kept by the allocator for reuse.
+pub fn cached_bytes() -> usize {
+    alloc::stats().cached_bytes
+}
+
+/// Restarts peak tracking from the current live bytes.
+pub fn reset_peak_bytes() {
+    alloc::global().reset_peak()
 }
 
 /// A block of tensor memory shared by a tensor and all its views.
 pub struct Storage {
-    ptr: NonNull<u8>,
-    nbytes: usize,
+    /// `None` for 0 bytes (the pointer is then dangling but aligned, never null).
+    block: Option<Block>,
     /// Bumped by every in-place write; autograd compares it with the value seen at save time.
     pub version: AtomicU64,
 }
@@ -38,27 +46,18 @@ impl Storage {
     /// Returns `None` when the size is impossible or the allocator refuses it, so an absurd
     /// shape is an error for the caller instead of an abort.
     pub fn zeroed(nbytes: usize) -> Option<Storage> {
-        let ptr = if nbytes == 0 {
-            NonNull::new(ALIGN as *mut u8).expect("non-null")
-        } else {
-            let layout = Layout::from_size_align(nbytes, ALIGN).ok()?;
-            // SAFETY: non-zero size.
-            let p = NonNull::new(unsafe { alloc_zeroed(layout) })?;
-            let live = LIVE_BYTES.fetch_add(nbytes, Ordering::Relaxed) + nbytes;
-            PEAK_BYTES.fetch_max(live, Ordering::Relaxed);
-            p
-        };
-        Some(Storage { ptr, nbytes, version: AtomicU64::new(0) })
+        let block = if nbytes == 0 { None } else { Some(alloc::global().allocate(nbytes)?) };
+        Some(Storage { block, version: AtomicU64::new(0) })
     }
 
     /// Base pointer.
     pub fn ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
+        self.block.as_ref().map_or(ALIGN as *mut u8, |b| b.ptr())
     }
 
     /// Size in bytes.
     pub fn nbytes(&self) -> usize {
-        self.nbytes
+        self.block.as_ref().map_or(0, |b| b.nbytes())
     }
 
     /// Current version.
@@ -74,10 +73,8 @@ impl Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        if self.nbytes > 0 {
-            LIVE_BYTES.fetch_sub(self.nbytes, Ordering::Relaxed);
-            // SAFETY: allocated in `zeroed` with this layout.
-            unsafe { dealloc(self.ptr.as_ptr(), Layout::from_size_align_unchecked(self.nbytes, ALIGN)) }
+        if let Some(b) = self.block.take() {
+            alloc::global().release(b);
         }
     }
 }
