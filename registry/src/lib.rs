@@ -14,5 +14,5 @@ mod listing;
 mod snapshot;
 
 pub use ids::IdTable;
-pub use listing::{KernelSummary, NameSummary, OpSummary};
+pub use listing::{ConformanceStatus, KernelSummary, NameSummary, OpSummary};
 pub use snapshot::{KernelSlot, NameKind, OpEntry, PluginMeta, Provider, Registry};

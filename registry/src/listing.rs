@@ -18,6 +18,24 @@ pub struct KernelSummary {
     pub plugin_version: String,
     /// Whether a backward kernel exists.
     pub backward: bool,
+    /// SHA-256 of the providing plugin's file (the key of conformance records).
+    pub plugin_sha256: String,
+    /// Conformance of this kernel, when a tool looked it up (see `ferrite conformance`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conformance: Option<ConformanceStatus>,
+}
+
+/// The conformance status of one kernel.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct ConformanceStatus {
+    /// `pass`, `fail`, `untested`, or `reference` (the reference plugin itself).
+    pub status: String,
+    /// UTC date of the run (`YYYY-MM-DDTHH:MM:SSZ`), when tested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Cases run, when tested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cases: Option<u32>,
 }
 
 /// One name of an op.
@@ -120,6 +138,8 @@ impl OpSummary {
                     plugin: p.name.clone(),
                     plugin_version: p.version.clone(),
                     backward: k.entry.has_backward,
+                    plugin_sha256: p.sha256.clone(),
+                    conformance: None,
                 }
             })
             .collect();

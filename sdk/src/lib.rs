@@ -8,12 +8,14 @@
 //! * [`kernel`] — helpers to write kernels: strided reads/writes in any dtype, attributes, the
 //!   panic firewall, and the f64 reference-kernel adapter.
 //! * [`register`] — linkme registration and the `export_plugin!` / `reference_op!` macros.
+//! * [`shape`] — the pure shape functions of the built-in ops, shared by ops-ref and fast plugins.
 //! * [`Tensor`], [`functional`], [`nn`], [`optim`] — a safe tensor-handle API over the host
 //!   table with PyTorch-style functional ops, modules and optimizers.
 
 pub mod abi;
 pub mod kernel;
 pub mod register;
+pub mod shape;
 
 pub use abi_stable;
 pub use linkme;

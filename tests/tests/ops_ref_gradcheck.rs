@@ -8,6 +8,8 @@
 //! strided-slice views, with junk in the skipped elements), and the output gradient handed to the
 //! backward kernel is sometimes non-contiguous too (the loss reads a transposed view of the output).
 //! Kinked ops (abs, relu, max/min, max pooling) get distinct inputs away from 0 and from ties.
+//! The inputs come from the per-op strategies of `ferrite-conformance` (`cases::strategy` with
+//! `Opts::gradcheck()`), the same generators the conformance suite runs on every plugin.
 //!
 //! Each gradient-checked op has its own test named after it (`ferrite::x` → `x`, `where_` for
 //! `ferrite::where`); `every_op_with_a_backward_has_a_gradient_check` fails when ops-ref exports
@@ -15,7 +17,11 @@
 //! independent computations, and `f32_kernels_agree_with_f64_for_every_forward_op` runs every
 //! exported op in both precisions.
 
+use ferrite_conformance::case::{Case, Input, Kind};
+use ferrite_conformance::cases;
+use ferrite_conformance::gen::{self, numel, Layout, Opts, Rng};
 use ferrite_core::Runtime;
+use ferrite_sdk::functional::call::{call_op, OpCache};
 use ferrite_sdk::functional::{self as F, Reduction};
 use ferrite_sdk::{DType, Element, Host, Tensor};
 use ferrite_tests::with_ops_ref;
@@ -35,86 +41,18 @@ const RTOL: f64 = 1e-5;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// A small deterministic generator (splitmix64) for the values of a case; proptest picks the seed.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unif(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-    fn coin(&mut self) -> bool {
-        self.next_u64() & 1 == 1
-    }
-    /// `n` values in `[lo, hi)`, each exactly representable in f32 (so f32 and f64 runs see the
-    /// same inputs).
-    fn vals(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n).map(|_| f32r(lo + (hi - lo) * self.unif())).collect()
-    }
-    fn perm(&mut self, n: usize) -> Vec<usize> {
-        let mut p: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            p.swap(i, self.below(i + 1));
-        }
-        p
-    }
-    /// `n` distinct values in `[lo, hi)`, at least `0.25·(hi-lo)/n` apart (no ties for max/min).
-    fn distinct(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        let step = (hi - lo) / n.max(1) as f64;
-        self.perm(n).into_iter().map(|k| f32r(lo + step * (k as f64 + 0.25 + 0.5 * self.unif()))).collect()
-    }
-    /// `n` values with distinct magnitudes in `[0.1, ...)` and random signs: no ties, no zeros.
-    fn distinct_nonzero(&mut self, n: usize) -> Vec<f64> {
-        self.perm(n)
-            .into_iter()
-            .map(|k| {
-                let m = 0.1 + 0.25 * k as f64 + 0.1 * self.unif();
-                f32r(if self.coin() { m } else { -m })
-            })
-            .collect()
-    }
-    /// Magnitudes in `[lo, hi)` with random signs.
-    fn signed(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                let m = lo + (hi - lo) * self.unif();
-                f32r(if self.coin() { m } else { -m })
-            })
-            .collect()
-    }
+/// The gradient-check strategy of `op`: the shared generators of `ferrite-conformance`
+/// ([`Opts::gradcheck`]: dims 1..=4, moderate finite values, compact/transposed/sliced layouts).
+fn case(op: &str) -> BoxedStrategy<Case> {
+    cases::strategy(op, &Opts::gradcheck()).unwrap_or_else(|| panic!("no generator for {op}"))
 }
 
-fn f32r(v: f64) -> f64 {
-    v as f32 as f64
+fn layout() -> impl Strategy<Value = Layout> {
+    gen::layout(&Opts::gradcheck())
 }
 
-fn numel(s: &[usize]) -> usize {
-    s.iter().product()
-}
-
-/// Memory layout of a generated tensor.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Layout {
-    /// Compact row-major.
-    Contig,
-    /// A `transpose(-2, -1)` view of a compact tensor (falls back to `Sliced` for 1-d).
-    Transposed,
-    /// Every other element of a wider last dim (`slice(-1, 1, 2n+1, 2)`): stride 2, offset 1,
-    /// junk in between.
-    Sliced,
+fn shape(min_nd: usize, max_nd: usize) -> impl Strategy<Value = Vec<usize>> {
+    gen::shape(&Opts::gradcheck(), min_nd, max_nd)
 }
 
 fn config() -> ProptestConfig {
@@ -122,14 +60,6 @@ fn config() -> ProptestConfig {
     // `PROPTEST_CASES=n` runs more (or fewer) cases.
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(CASES);
     ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
-}
-
-fn layout() -> impl Strategy<Value = Layout> {
-    prop_oneof![Just(Layout::Contig), Just(Layout::Transposed), Just(Layout::Sliced)]
-}
-
-fn shape(min_nd: usize, max_nd: usize) -> impl Strategy<Value = Vec<usize>> {
-    prop::collection::vec(1usize..=4, min_nd..=max_nd)
 }
 
 /// A tensor with logical row-major values `data` and shape `shape` laid out as `lay`; a leaf
@@ -307,27 +237,38 @@ fn gradcheck_frozen(
     );
 }
 
-/// Reduces `full` for broadcasting: maybe drops leading dims, sets some dims to 1.
-fn bshape(r: &mut Rng, full: &[usize]) -> Vec<usize> {
-    let drop = if r.below(3) == 0 { r.below(full.len() + 1) } else { 0 };
-    full[drop..].iter().map(|&d| if r.below(3) == 0 { 1 } else { d }).collect()
-}
-
-/// A dim index of an `nd`-d tensor, negative half the time.
-fn pick_dim(r: &mut Rng, nd: usize) -> isize {
-    let d = r.below(nd.max(1)) as isize;
-    if r.coin() {
-        d - nd.max(1) as isize
-    } else {
-        d
+/// A constant (not differentiated) input of a case as an sdk tensor.
+fn constant(host: &Host, i: &Input) -> Tensor {
+    match i.kind {
+        Kind::I64 => make_i64(host, &i.data.iter().map(|&v| v as i64).collect::<Vec<_>>(), &i.shape, i.layout),
+        Kind::Bool => {
+            let v: Vec<u8> = i.data.iter().map(|&v| v as u8).collect();
+            make_t(host, &v, &i.shape, i.layout, 1u8).to_dtype(DType::BOOL).unwrap()
+        }
+        Kind::Float | Kind::Distinct => make(host, &i.data, &i.shape, i.layout),
     }
 }
 
-const REDUCTIONS: [Reduction; 3] = [Reduction::None, Reduction::Mean, Reduction::Sum];
-
-fn bool_tensor(host: &Host, r: &mut Rng, shape: &[usize]) -> Tensor {
-    let v: Vec<u8> = (0..numel(shape)).map(|_| r.coin() as u8).collect();
-    host.from_slice(&v, shape).unwrap().to_dtype(DType::BOOL).unwrap()
+/// The gradient check of one generated case: its differentiable inputs are the leaves, every
+/// other input a constant, and output 0 of the op (called by name) is checked.
+fn gradcheck_case(c: &Case) {
+    let host = with_ops_ref();
+    let mut r = Rng::new(c.seed);
+    let diff: Vec<usize> = (0..c.inputs.len()).filter(|&k| c.inputs[k].as_ref().is_some_and(|i| i.grad)).collect();
+    let ins: Vec<In> = diff.iter().map(|&k| c.inputs[k].as_ref().map(|i| inp(i.data.clone(), &i.shape, i.layout)).unwrap()).collect();
+    let consts: Vec<Option<Tensor>> =
+        c.inputs.iter().map(|i| i.as_ref().filter(|i| !i.grad).map(|i| constant(&host, i))).collect();
+    let op: &'static OpCache = Box::leak(Box::new(OpCache::new(c.op)));
+    let frozen = |k: usize, j: usize| c.frozen.contains(&(diff[k], j));
+    gradcheck_frozen(c.op, &ins, &mut r, c.transpose_grad, frozen, |t| {
+        let all: Vec<Option<&Tensor>> = (0..c.inputs.len())
+            .map(|p| match diff.iter().position(|&k| k == p) {
+                Some(d) => Some(&t[d]),
+                None => consts[p].as_ref(),
+            })
+            .collect();
+        Ok(call_op(op, &all, &c.attrs, c.n_out)?.remove(0))
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,475 +290,180 @@ macro_rules! gradcheck_tests {
 }
 
 gradcheck_tests! {
-    fn abs(s in shape(0, 4), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let x = r.distinct_nonzero(numel(&s));
-        gradcheck("ferrite::abs", &[inp(x, &s, lay)], &mut r, tr, |t| F::abs(&t[0]));
+    fn abs(c in case("ferrite::abs")) {
+        gradcheck_case(&c);
     }
 
-    fn relu(s in shape(0, 4), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let x = r.distinct_nonzero(numel(&s));
-        gradcheck("ferrite::relu", &[inp(x, &s, lay)], &mut r, tr, |t| F::relu(&t[0]));
+    fn relu(c in case("ferrite::relu")) {
+        gradcheck_case(&c);
     }
 
-    fn neg(s in shape(0, 4), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let x = r.vals(numel(&s), -2.0, 2.0);
-        gradcheck("ferrite::neg", &[inp(x, &s, lay)], &mut r, tr, |t| F::neg(&t[0]));
+    fn neg(c in case("ferrite::neg")) {
+        gradcheck_case(&c);
     }
 
-    fn exp(s in shape(0, 4), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let x = r.vals(numel(&s), -2.0, 2.0);
-        gradcheck("ferrite::exp", &[inp(x, &s, lay)], &mut r, tr, |t| F::exp(&t[0]));
+    fn exp(c in case("ferrite::exp")) {
+        gradcheck_case(&c);
     }
 
-    fn log(s in shape(0, 4), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let x = r.vals(numel(&s), 0.2, 3.0);
-        gradcheck("ferrite::log", &[inp(x, &s, lay)], &mut r, tr, |t| F::log(&t[0]));
+    fn log(c in case("ferrite::log")) {
+        gradcheck_case(&c);
     }
 
-    fn sqrt(s in shape(0, 4), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let x = r.vals(numel(&s), 0.2, 3.0);
-        gradcheck("ferrite::sqrt", &[inp(x, &s, lay)], &mut r, tr, |t| F::sqrt(&t[0]));
+    fn sqrt(c in case("ferrite::sqrt")) {
+        gradcheck_case(&c);
     }
 
-    fn tanh(s in shape(0, 4), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let x = r.vals(numel(&s), -2.0, 2.0);
-        gradcheck("ferrite::tanh", &[inp(x, &s, lay)], &mut r, tr, |t| F::tanh(&t[0]));
+    fn tanh(c in case("ferrite::tanh")) {
+        gradcheck_case(&c);
     }
 
-    fn sigmoid(s in shape(0, 4), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let x = r.vals(numel(&s), -3.0, 3.0);
-        gradcheck("ferrite::sigmoid", &[inp(x, &s, lay)], &mut r, tr, |t| F::sigmoid(&t[0]));
+    fn sigmoid(c in case("ferrite::sigmoid")) {
+        gradcheck_case(&c);
     }
 
-    fn gelu(s in shape(0, 4), lay in layout(), tanh_approx in any::<bool>(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let x = r.vals(numel(&s), -3.0, 3.0);
-        let approx = if tanh_approx { "tanh" } else { "none" };
-        gradcheck("ferrite::gelu", &[inp(x, &s, lay)], &mut r, tr, |t| F::gelu(&t[0], approx));
+    fn gelu(c in case("ferrite::gelu")) {
+        gradcheck_case(&c);
     }
 
-    fn add(full in shape(0, 4), la in layout(), lb in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let (sa, sb) = (bshape(&mut r, &full), bshape(&mut r, &full));
-        let (a, b) = (r.vals(numel(&sa), -2.0, 2.0), r.vals(numel(&sb), -2.0, 2.0));
-        gradcheck("ferrite::add", &[inp(a, &sa, la), inp(b, &sb, lb)], &mut r, tr, |t| F::add(&t[0], &t[1]));
+    fn add(c in case("ferrite::add")) {
+        gradcheck_case(&c);
     }
 
-    fn sub(full in shape(0, 4), la in layout(), lb in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let (sa, sb) = (bshape(&mut r, &full), bshape(&mut r, &full));
-        let (a, b) = (r.vals(numel(&sa), -2.0, 2.0), r.vals(numel(&sb), -2.0, 2.0));
-        gradcheck("ferrite::sub", &[inp(a, &sa, la), inp(b, &sb, lb)], &mut r, tr, |t| F::sub(&t[0], &t[1]));
+    fn sub(c in case("ferrite::sub")) {
+        gradcheck_case(&c);
     }
 
-    fn mul(full in shape(0, 4), la in layout(), lb in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let (sa, sb) = (bshape(&mut r, &full), bshape(&mut r, &full));
-        let (a, b) = (r.vals(numel(&sa), -2.0, 2.0), r.vals(numel(&sb), -2.0, 2.0));
-        gradcheck("ferrite::mul", &[inp(a, &sa, la), inp(b, &sb, lb)], &mut r, tr, |t| F::mul(&t[0], &t[1]));
+    fn mul(c in case("ferrite::mul")) {
+        gradcheck_case(&c);
     }
 
-    fn div(full in shape(0, 4), la in layout(), lb in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let (sa, sb) = (bshape(&mut r, &full), bshape(&mut r, &full));
-        let (a, b) = (r.vals(numel(&sa), -2.0, 2.0), r.signed(numel(&sb), 0.5, 2.0));
-        gradcheck("ferrite::div", &[inp(a, &sa, la), inp(b, &sb, lb)], &mut r, tr, |t| F::div(&t[0], &t[1]));
+    fn div(c in case("ferrite::div")) {
+        gradcheck_case(&c);
     }
 
-    fn pow(full in shape(0, 4), la in layout(), lb in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let (sa, sb) = (bshape(&mut r, &full), bshape(&mut r, &full));
-        let (a, b) = (r.vals(numel(&sa), 0.4, 2.0), r.vals(numel(&sb), -2.0, 2.5));
-        gradcheck("ferrite::pow", &[inp(a, &sa, la), inp(b, &sb, lb)], &mut r, tr, |t| F::pow(&t[0], &t[1]));
+    fn pow(c in case("ferrite::pow")) {
+        gradcheck_case(&c);
     }
 
-    fn where_(full in shape(0, 4), la in layout(), lb in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let host = with_ops_ref();
-        let sc = bshape(&mut r, &full);
-        let cond = bool_tensor(&host, &mut r, &sc);
-        let (sa, sb) = (bshape(&mut r, &full), bshape(&mut r, &full));
-        let (a, b) = (r.vals(numel(&sa), -2.0, 2.0), r.vals(numel(&sb), -2.0, 2.0));
-        gradcheck("ferrite::where", &[inp(a, &sa, la), inp(b, &sb, lb)], &mut r, tr, |t| F::where_(&cond, &t[0], &t[1]));
+    fn where_(c in case("ferrite::where")) {
+        gradcheck_case(&c);
     }
 
-    fn matmul(kind in 0usize..7, (n, k, m, b) in (1usize..=4, 1usize..=4, 1usize..=4, 1usize..=3), la in layout(), lb in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let (sa, sb): (Vec<usize>, Vec<usize>) = match kind {
-            0 => (vec![k], vec![k]),
-            1 => (vec![k], vec![k, m]),
-            2 => (vec![n, k], vec![k]),
-            3 => (vec![n, k], vec![k, m]),
-            4 => (vec![b, n, k], vec![k, m]),
-            5 => (vec![b, 1, n, k], vec![2, k, m]),
-            _ => (vec![k], vec![b, k, m]),
-        };
-        let (x, y) = (r.vals(numel(&sa), -2.0, 2.0), r.vals(numel(&sb), -2.0, 2.0));
-        gradcheck("ferrite::matmul", &[inp(x, &sa, la), inp(y, &sb, lb)], &mut r, tr, |t| F::matmul(&t[0], &t[1]));
+    fn matmul(c in case("ferrite::matmul")) {
+        gradcheck_case(&c);
     }
 
-    fn bmm((bt, n, k, m) in (1usize..=3, 1usize..=4, 1usize..=4, 1usize..=4), la in layout(), lb in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let (sa, sb) = (vec![bt, n, k], vec![bt, k, m]);
-        let (x, y) = (r.vals(numel(&sa), -2.0, 2.0), r.vals(numel(&sb), -2.0, 2.0));
-        gradcheck("ferrite::bmm", &[inp(x, &sa, la), inp(y, &sb, lb)], &mut r, tr, |t| F::bmm(&t[0], &t[1]));
+    fn bmm(c in case("ferrite::bmm")) {
+        gradcheck_case(&c);
     }
 
-    fn sum(s in shape(0, 4), lay in layout(), mask in prop::collection::vec(any::<bool>(), 4), keep in any::<bool>(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let dims = reduce_dims(&mut r, &s, &mask);
-        let x = r.vals(numel(&s), -2.0, 2.0);
-        gradcheck("ferrite::sum", &[inp(x, &s, lay)], &mut r, tr, |t| F::sum(&t[0], &dims, keep));
+    fn sum(c in case("ferrite::sum")) {
+        gradcheck_case(&c);
     }
 
-    fn mean(s in shape(0, 4), lay in layout(), mask in prop::collection::vec(any::<bool>(), 4), keep in any::<bool>(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let dims = reduce_dims(&mut r, &s, &mask);
-        let x = r.vals(numel(&s), -2.0, 2.0);
-        gradcheck("ferrite::mean", &[inp(x, &s, lay)], &mut r, tr, |t| F::mean(&t[0], &dims, keep));
+    fn mean(c in case("ferrite::mean")) {
+        gradcheck_case(&c);
     }
 
-    fn logsumexp(s in shape(0, 4), lay in layout(), mask in prop::collection::vec(any::<bool>(), 4), keep in any::<bool>(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let dims = reduce_dims(&mut r, &s, &mask);
-        let x = r.vals(numel(&s), -3.0, 3.0);
-        gradcheck("ferrite::logsumexp", &[inp(x, &s, lay)], &mut r, tr, |t| F::logsumexp(&t[0], &dims, keep));
+    fn logsumexp(c in case("ferrite::logsumexp")) {
+        gradcheck_case(&c);
     }
 
-    fn max(s in shape(1, 4), lay in layout(), keep in any::<bool>(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let dim = pick_dim(&mut r, s.len());
-        let x = r.distinct(numel(&s), -3.0, 3.0);
-        gradcheck("ferrite::max", &[inp(x, &s, lay)], &mut r, tr, |t| Ok(F::max_dim(&t[0], dim, keep)?.0));
+    fn max(c in case("ferrite::max")) {
+        gradcheck_case(&c);
     }
 
-    fn min(s in shape(1, 4), lay in layout(), keep in any::<bool>(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let dim = pick_dim(&mut r, s.len());
-        let x = r.distinct(numel(&s), -3.0, 3.0);
-        gradcheck("ferrite::min", &[inp(x, &s, lay)], &mut r, tr, |t| Ok(F::min_dim(&t[0], dim, keep)?.0));
+    fn min(c in case("ferrite::min")) {
+        gradcheck_case(&c);
     }
 
-    fn softmax(s in shape(1, 4), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let dim = pick_dim(&mut r, s.len());
-        let x = r.vals(numel(&s), -3.0, 3.0);
-        gradcheck("ferrite::softmax", &[inp(x, &s, lay)], &mut r, tr, |t| F::softmax(&t[0], dim));
+    fn softmax(c in case("ferrite::softmax")) {
+        gradcheck_case(&c);
     }
 
-    fn log_softmax(s in shape(1, 4), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let dim = pick_dim(&mut r, s.len());
-        let x = r.vals(numel(&s), -3.0, 3.0);
-        gradcheck("ferrite::log_softmax", &[inp(x, &s, lay)], &mut r, tr, |t| F::log_softmax(&t[0], dim));
+    fn log_softmax(c in case("ferrite::log_softmax")) {
+        gradcheck_case(&c);
     }
 
-    fn cross_entropy((n, c) in (1usize..=5, 1usize..=5), lay in layout(), lt in layout(), weighted in any::<bool>(), ign in 0usize..3, ls in 0usize..3, red in 0usize..3, seed in any::<u64>()) {
-        let mut r = Rng::new(seed);
-        let host = with_ops_ref();
-        let (target, ignore_index) = class_targets(&mut r, n, c, ign);
-        let target = make_i64(&host, &target, &[n], lt);
-        let weight = weighted.then(|| host.from_slice(&r.vals(c, 0.5, 2.0), &[c]).unwrap());
-        let smoothing = [0.0, 0.1, 0.35][ls];
-        let x = r.vals(n * c, -2.0, 2.0);
-        gradcheck("ferrite::cross_entropy", &[inp(x, &[n, c], lay)], &mut r, false, |t| {
-            F::cross_entropy(&t[0], &target, weight.as_ref(), ignore_index, smoothing, REDUCTIONS[red])
-        });
+    fn cross_entropy(c in case("ferrite::cross_entropy")) {
+        gradcheck_case(&c);
     }
 
-    fn nll_loss((n, c) in (1usize..=5, 1usize..=5), lay in layout(), lt in layout(), weighted in any::<bool>(), ign in 0usize..3, red in 0usize..3, seed in any::<u64>()) {
-        let mut r = Rng::new(seed);
-        let host = with_ops_ref();
-        let (target, ignore_index) = class_targets(&mut r, n, c, ign);
-        let target = make_i64(&host, &target, &[n], lt);
-        let weight = weighted.then(|| host.from_slice(&r.vals(c, 0.5, 2.0), &[c]).unwrap());
-        let x = r.vals(n * c, -3.0, 0.0);
-        gradcheck("ferrite::nll_loss", &[inp(x, &[n, c], lay)], &mut r, false, |t| {
-            F::nll_loss(&t[0], &target, weight.as_ref(), ignore_index, REDUCTIONS[red])
-        });
+    fn nll_loss(c in case("ferrite::nll_loss")) {
+        gradcheck_case(&c);
     }
 
-    fn mse_loss(s in shape(0, 4), la in layout(), lb in layout(), red in 0usize..3, seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let (a, b) = (r.vals(numel(&s), -2.0, 2.0), r.vals(numel(&s), -2.0, 2.0));
-        gradcheck("ferrite::mse_loss", &[inp(a, &s, la), inp(b, &s, lb)], &mut r, tr, |t| F::mse_loss(&t[0], &t[1], REDUCTIONS[red]));
+    fn mse_loss(c in case("ferrite::mse_loss")) {
+        gradcheck_case(&c);
     }
 
-    fn cat(base in shape(1, 3), count in 1usize..=3, lays in prop::collection::vec(layout(), 3), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let dim = pick_dim(&mut r, base.len());
-        let d = dim.rem_euclid(base.len() as isize) as usize;
-        let ins: Vec<In> = (0..count)
-            .map(|i| {
-                let mut s = base.clone();
-                s[d] = 1 + r.below(3);
-                inp(r.vals(numel(&s), -2.0, 2.0), &s, lays[i])
-            })
-            .collect();
-        gradcheck("ferrite::cat", &ins, &mut r, tr, |t| F::cat(&t.iter().collect::<Vec<_>>(), dim));
+    fn cat(c in case("ferrite::cat")) {
+        gradcheck_case(&c);
     }
 
-    fn stack(s in shape(0, 3), count in 1usize..=3, lays in prop::collection::vec(layout(), 3), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let dim = pick_dim(&mut r, s.len() + 1);
-        let ins: Vec<In> = (0..count).map(|i| inp(r.vals(numel(&s), -2.0, 2.0), &s, lays[i])).collect();
-        gradcheck("ferrite::stack", &ins, &mut r, tr, |t| F::stack(&t.iter().collect::<Vec<_>>(), dim));
+    fn stack(c in case("ferrite::stack")) {
+        gradcheck_case(&c);
     }
 
-    fn index_select(s in shape(1, 3), lay in layout(), li in layout(), len in 1usize..=5, seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let host = with_ops_ref();
-        let dim = pick_dim(&mut r, s.len());
-        let size = s[dim.rem_euclid(s.len() as isize) as usize];
-        // Repeats are likely: the backward must accumulate.
-        let idx: Vec<i64> = (0..len).map(|_| r.below(size) as i64).collect();
-        let index = make_i64(&host, &idx, &[len], li);
-        let x = r.vals(numel(&s), -2.0, 2.0);
-        gradcheck("ferrite::index_select", &[inp(x, &s, lay)], &mut r, tr, |t| F::index_select(&t[0], dim, &index));
+    fn index_select(c in case("ferrite::index_select")) {
+        gradcheck_case(&c);
     }
 
-    fn gather(s in shape(1, 3), lay in layout(), li in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let host = with_ops_ref();
-        let dim = pick_dim(&mut r, s.len());
-        let d = dim.rem_euclid(s.len() as isize) as usize;
-        let is: Vec<usize> = s.iter().enumerate().map(|(k, &n)| if k == d { 1 + r.below(4) } else { 1 + r.below(n) }).collect();
-        let idx: Vec<i64> = (0..numel(&is)).map(|_| r.below(s[d]) as i64).collect();
-        let index = make_i64(&host, &idx, &is, li);
-        let x = r.vals(numel(&s), -2.0, 2.0);
-        gradcheck("ferrite::gather", &[inp(x, &s, lay)], &mut r, tr, |t| F::gather(&t[0], dim, &index));
+    fn gather(c in case("ferrite::gather")) {
+        gradcheck_case(&c);
     }
 
-    fn embedding((v, d) in (1usize..=5, 1usize..=4), is in shape(0, 2), lay in layout(), li in layout(), pad in any::<bool>(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let host = with_ops_ref();
-        let idx: Vec<i64> = (0..numel(&is)).map(|_| r.below(v) as i64).collect();
-        let index = make_i64(&host, &idx, &is, li);
-        let padding_idx = pad.then(|| r.below(v));
-        let w = r.vals(v * d, -2.0, 2.0);
-        // The padding row gets no gradient by definition (its forward value is still read).
-        let frozen = |_k: usize, j: usize| padding_idx == Some(j / d);
-        gradcheck_frozen("ferrite::embedding", &[inp(w, &[v, d], lay)], &mut r, tr, frozen, |t| F::embedding(&index, &t[0], padding_idx));
+    fn embedding(c in case("ferrite::embedding")) {
+        gradcheck_case(&c);
     }
 
-    fn linear(lead in shape(0, 2), (fin, fout) in (1usize..=4, 1usize..=4), bias in any::<bool>(), (lx, lw, lb) in (layout(), layout(), layout()), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let sx = [lead.clone(), vec![fin]].concat();
-        let mut ins = vec![inp(r.vals(numel(&sx), -2.0, 2.0), &sx, lx), inp(r.vals(fout * fin, -1.0, 1.0), &[fout, fin], lw)];
-        if bias {
-            ins.push(inp(r.vals(fout, -1.0, 1.0), &[fout], lb));
-        }
-        gradcheck("ferrite::linear", &ins, &mut r, tr, |t| F::linear(&t[0], &t[1], t.get(2)));
+    fn linear(c in case("ferrite::linear")) {
+        gradcheck_case(&c);
     }
 
-    fn conv2d(
-        (n, g, cg, og) in (1usize..=2, 1usize..=2, 1usize..=2, 1usize..=2),
-        (kh, kw, eh, ew) in (1usize..=3, 1usize..=3, 0usize..=3, 0usize..=3),
-        (s, p, d) in ((1usize..=2, 1usize..=2), (0usize..=1, 0usize..=1), (1usize..=2, 1usize..=2)),
-        bias in any::<bool>(),
-        (lx, lw) in (layout(), layout()),
-        seed in any::<u64>(),
-        tr in any::<bool>(),
-    ) {
-        let mut r = Rng::new(seed);
-        let h = (d.0 * (kh - 1) + 1).saturating_sub(2 * p.0).max(1) + eh;
-        let w = (d.1 * (kw - 1) + 1).saturating_sub(2 * p.1).max(1) + ew;
-        let (c, o) = (g * cg, g * og);
-        let sx = [n, c, h, w];
-        let sw = [o, cg, kh, kw];
-        let mut ins = vec![inp(r.vals(numel(&sx), -1.0, 1.0), &sx, lx), inp(r.vals(numel(&sw), -1.0, 1.0), &sw, lw)];
-        if bias {
-            ins.push(inp(r.vals(o, -1.0, 1.0), &[o], Layout::Sliced));
-        }
-        gradcheck("ferrite::conv2d", &ins, &mut r, tr, |t| {
-            F::conv2d(&t[0], &t[1], t.get(2), [s.0, s.1], [p.0, p.1], [d.0, d.1], g)
-        });
+    fn conv2d(c in case("ferrite::conv2d")) {
+        gradcheck_case(&c);
     }
 
-    fn max_pool2d(
-        lead in shape(1, 2),
-        (kh, kw, eh, ew) in (1usize..=3, 1usize..=3, 0usize..=3, 0usize..=3),
-        (s, default_stride, dil) in ((1usize..=3, 1usize..=3), any::<bool>(), (1usize..=2, 1usize..=2)),
-        (pp, ceil) in ((0usize..=1, 0usize..=1), any::<bool>()),
-        lay in layout(),
-        seed in any::<u64>(),
-        tr in any::<bool>(),
-    ) {
-        let mut r = Rng::new(seed);
-        let p = [pp.0.min(kh / 2), pp.1.min(kw / 2)];
-        // Dilation only without padding, so no window covers padding alone (-inf output).
-        let dl = [if p[0] == 0 { dil.0 } else { 1 }, if p[1] == 0 { dil.1 } else { 1 }];
-        let h = (dl[0] * (kh - 1) + 1).saturating_sub(2 * p[0]).max(1) + eh;
-        let w = (dl[1] * (kw - 1) + 1).saturating_sub(2 * p[1]).max(1) + ew;
-        let sx = [lead.clone(), vec![h, w]].concat();
-        let stride = (!default_stride).then_some([s.0, s.1]);
-        let x = r.distinct(numel(&sx), -3.0, 3.0);
-        gradcheck("ferrite::max_pool2d", &[inp(x, &sx, lay)], &mut r, tr, |t| {
-            Ok(F::max_pool2d_with_indices(&t[0], [kh, kw], stride, p, dl, ceil)?.0)
-        });
+    fn max_pool2d(c in case("ferrite::max_pool2d")) {
+        gradcheck_case(&c);
     }
 
-    fn avg_pool2d(
-        lead in shape(1, 2),
-        (kh, kw, eh, ew) in (1usize..=3, 1usize..=3, 0usize..=3, 0usize..=3),
-        (s, default_stride) in ((1usize..=3, 1usize..=3), any::<bool>()),
-        (pp, ceil, include_pad) in ((0usize..=1, 0usize..=1), any::<bool>(), any::<bool>()),
-        lay in layout(),
-        seed in any::<u64>(),
-        tr in any::<bool>(),
-    ) {
-        let mut r = Rng::new(seed);
-        let p = [pp.0.min(kh / 2), pp.1.min(kw / 2)];
-        let h = kh.saturating_sub(2 * p[0]).max(1) + eh;
-        let w = kw.saturating_sub(2 * p[1]).max(1) + ew;
-        let sx = [lead.clone(), vec![h, w]].concat();
-        let stride = (!default_stride).then_some([s.0, s.1]);
-        let x = r.vals(numel(&sx), -2.0, 2.0);
-        gradcheck("ferrite::avg_pool2d", &[inp(x, &sx, lay)], &mut r, tr, |t| {
-            F::avg_pool2d(&t[0], [kh, kw], stride, p, ceil, include_pad)
-        });
+    fn avg_pool2d(c in case("ferrite::avg_pool2d")) {
+        gradcheck_case(&c);
     }
 
-    fn adaptive_max_pool2d(lead in shape(1, 2), (h, w) in (1usize..=5, 1usize..=5), (oh, ow) in (1usize..=7, 1usize..=7), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let sx = [lead.clone(), vec![h, w]].concat();
-        let x = r.distinct(numel(&sx), -3.0, 3.0);
-        gradcheck("ferrite::adaptive_max_pool2d", &[inp(x, &sx, lay)], &mut r, tr, |t| Ok(F::adaptive_max_pool2d(&t[0], [oh, ow])?.0));
+    fn adaptive_max_pool2d(c in case("ferrite::adaptive_max_pool2d")) {
+        gradcheck_case(&c);
     }
 
-    fn adaptive_avg_pool2d(lead in shape(1, 2), (h, w) in (1usize..=5, 1usize..=5), (oh, ow) in (1usize..=7, 1usize..=7), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let sx = [lead.clone(), vec![h, w]].concat();
-        let x = r.vals(numel(&sx), -2.0, 2.0);
-        gradcheck("ferrite::adaptive_avg_pool2d", &[inp(x, &sx, lay)], &mut r, tr, |t| F::adaptive_avg_pool2d(&t[0], [oh, ow]));
+    fn adaptive_avg_pool2d(c in case("ferrite::adaptive_avg_pool2d")) {
+        gradcheck_case(&c);
     }
 
-    fn spatial_pyramid_pool((n, c) in (1usize..=2, 1usize..=3), (h, w) in (1usize..=5, 1usize..=5), levels in prop::sample::subsequence(vec![1usize, 2, 3, 4], 1..=3), max_mode in any::<bool>(), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let sx = [n, c, h, w];
-        let (x, mode) = if max_mode { (r.distinct(numel(&sx), -3.0, 3.0), "max") } else { (r.vals(numel(&sx), -2.0, 2.0), "avg") };
-        gradcheck("ferrite::spatial_pyramid_pool", &[inp(x, &sx, lay)], &mut r, tr, |t| F::spatial_pyramid_pool(&t[0], &levels, mode));
+    fn spatial_pyramid_pool(c in case("ferrite::spatial_pyramid_pool")) {
+        gradcheck_case(&c);
     }
 
-    fn upsample_nearest2d(lead in shape(1, 2), (h, w) in (1usize..=4, 1usize..=4), (oh, ow) in (1usize..=9, 1usize..=9), lay in layout(), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let sx = [lead.clone(), vec![h, w]].concat();
-        let x = r.vals(numel(&sx), -2.0, 2.0);
-        gradcheck("ferrite::upsample_nearest2d", &[inp(x, &sx, lay)], &mut r, tr, |t| F::upsample_nearest2d(&t[0], [oh, ow]));
+    fn upsample_nearest2d(c in case("ferrite::upsample_nearest2d")) {
+        gradcheck_case(&c);
     }
 
-    fn layer_norm(s in shape(1, 4), k in 1usize..=2, (aff_w, aff_b) in (any::<bool>(), any::<bool>()), (lx, lw, lb) in (layout(), layout(), layout()), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let k = k.min(s.len());
-        let ns = s[s.len() - k..].to_vec();
-        let mut ins = vec![inp(r.vals(numel(&s), -2.0, 2.0), &s, lx)];
-        let (wi, bi) = (aff_w.then(|| ins.len()), aff_b.then(|| ins.len() + aff_w as usize));
-        if aff_w {
-            ins.push(inp(r.vals(numel(&ns), 0.5, 1.5), &ns, lw));
-        }
-        if aff_b {
-            ins.push(inp(r.vals(numel(&ns), -1.0, 1.0), &ns, lb));
-        }
-        gradcheck("ferrite::layer_norm", &ins, &mut r, tr, |t| {
-            F::layer_norm(&t[0], &ns, wi.map(|i| &t[i]), bi.map(|i| &t[i]), 1e-5)
-        });
+    fn layer_norm(c in case("ferrite::layer_norm")) {
+        gradcheck_case(&c);
     }
 
-    fn batch_norm((n, c) in (1usize..=3, 1usize..=3), sp in shape(0, 2), training in any::<bool>(), (aff_w, aff_b, running) in (any::<bool>(), any::<bool>(), any::<bool>()), (lx, lw) in (layout(), layout()), seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let host = with_ops_ref();
-        let sx = [vec![n, c], sp.clone()].concat();
-        prop_assume!(!training || n * numel(&sp) >= 2);
-        let running = running || !training;
-        let (rm, rv) = if running {
-            (Some(host.from_slice(&r.vals(c, -0.5, 0.5), &[c]).unwrap()), Some(host.from_slice(&r.vals(c, 0.5, 2.0), &[c]).unwrap()))
-        } else {
-            (None, None)
-        };
-        let mut ins = vec![inp(r.vals(numel(&sx), -2.0, 2.0), &sx, lx)];
-        let (wi, bi) = (aff_w.then(|| ins.len()), aff_b.then(|| ins.len() + aff_w as usize));
-        if aff_w {
-            ins.push(inp(r.vals(c, 0.5, 1.5), &[c], lw));
-        }
-        if aff_b {
-            ins.push(inp(r.vals(c, -1.0, 1.0), &[c], Layout::Sliced));
-        }
-        gradcheck("ferrite::batch_norm", &ins, &mut r, tr, |t| {
-            Ok(F::batch_norm(&t[0], rm.as_ref(), rv.as_ref(), wi.map(|i| &t[i]), bi.map(|i| &t[i]), training, 0.1, 1e-5)?.output)
-        });
+    fn batch_norm(c in case("ferrite::batch_norm")) {
+        gradcheck_case(&c);
     }
 
-    fn scaled_dot_product_attention(
-        batch in shape(1, 2),
-        (l, s, e, ev) in (1usize..=4, 1usize..=4, 1usize..=3, 1usize..=3),
-        (mask_kind, causal, scaled) in (0usize..3, any::<bool>(), any::<bool>()),
-        (lq, lk, lv) in (layout(), layout(), layout()),
-        seed in any::<u64>(),
-        tr in any::<bool>(),
-    ) {
-        let mut r = Rng::new(seed);
-        let host = with_ops_ref();
-        let (sq, sk, sv) = ([batch.clone(), vec![l, e]].concat(), [batch.clone(), vec![s, e]].concat(), [batch.clone(), vec![s, ev]].concat());
-        // A mask broadcast over the batch dims (and over queries half the time).
-        let ms = if r.coin() { vec![l, s] } else { vec![1, s] };
-        let mask = match mask_kind {
-            1 => Some(bool_tensor(&host, &mut r, &ms)),
-            2 => Some(host.from_slice(&r.vals(numel(&ms), -1.0, 1.0), &ms).unwrap()),
-            _ => None,
-        };
-        let scale = scaled.then_some(0.7);
-        let ins = [inp(r.vals(numel(&sq), -1.5, 1.5), &sq, lq), inp(r.vals(numel(&sk), -1.5, 1.5), &sk, lk), inp(r.vals(numel(&sv), -1.5, 1.5), &sv, lv)];
-        gradcheck("ferrite::scaled_dot_product_attention", &ins, &mut r, tr, |t| {
-            F::scaled_dot_product_attention(&t[0], &t[1], &t[2], mask.as_ref(), causal, scale)
-        });
+    fn scaled_dot_product_attention(c in case("ferrite::scaled_dot_product_attention")) {
+        gradcheck_case(&c);
     }
 
-    fn dropout(s in shape(1, 3), lay in layout(), pi in 0usize..3, seed in any::<u64>(), tr in any::<bool>()) {
-        let mut r = Rng::new(seed);
-        let p = [0.2, 0.5, 0.8][pi];
-        // A fixed seed attribute: the same mask for the forward, the backward and every
-        // finite-difference evaluation (F::dropout draws a new seed per call).
-        let op_seed = (seed >> 2) as i64;
-        let x = r.vals(numel(&s), -2.0, 2.0);
-        gradcheck("ferrite::dropout", &[inp(x, &s, lay)], &mut r, tr, |t| {
-            Ok(ferrite_sdk::call!("ferrite::dropout", [Some(&t[0])], [p, true, op_seed], 2)?.remove(0))
-        });
-    }
-}
-
-/// Dims for a reduction: those set in `mask` (some negative), empty meaning all.
-fn reduce_dims(r: &mut Rng, s: &[usize], mask: &[bool]) -> Vec<isize> {
-    let nd = s.len();
-    (0..nd).filter(|&d| mask[d]).map(|d| if r.coin() { d as isize - nd as isize } else { d as isize }).collect()
-}
-
-/// Targets for `n` samples of `c` classes and the ignore_index: `ign` 0 = none ignored
-/// (default -100), 1 = some targets are -100, 2 = class 0 is the ignore_index. Sample 0 is never
-/// ignored, so a mean has a non-zero normaliser.
-fn class_targets(r: &mut Rng, n: usize, c: usize, ign: usize) -> (Vec<i64>, i64) {
-    let mut t: Vec<i64> = (0..n).map(|_| r.below(c) as i64).collect();
-    match ign {
-        1 => {
-            for v in t.iter_mut().skip(1) {
-                if r.below(3) == 0 {
-                    *v = -100;
-                }
-            }
-            (t, -100)
-        }
-        2 if c >= 2 => {
-            t[0] = 1 + r.below(c - 1) as i64;
-            (t, 0)
-        }
-        _ => (t, -100),
+    fn dropout(c in case("ferrite::dropout")) {
+        gradcheck_case(&c);
     }
 }
 

@@ -7,5 +7,32 @@
 //! pairs it covers; every kernel must pass `ferrite conformance` against ops-ref.
 
 pub mod common;
+pub mod flash_attention;
+pub mod register;
+pub mod gemm;
+pub mod im2col;
+pub mod matmul;
+pub mod linear;
+pub mod conv;
+#[cfg(test)]
+mod dense_testing;
+pub mod typed;
+pub mod layout;
+pub mod elementwise;
+pub mod binary;
+pub mod reduce;
+pub mod softmax;
+pub mod norm;
+pub mod loss;
+pub mod pool;
+pub mod adaptive;
+#[cfg(test)]
+mod cpu_testing;
+#[cfg(test)]
+mod tests_basic;
+#[cfg(test)]
+mod tests_nn;
+#[cfg(test)]
+mod tests_pool;
 
 ferrite_sdk::export_plugin!(name: "ops-cpu", version: env!("CARGO_PKG_VERSION"));

@@ -2,18 +2,11 @@
 //! (He et al. 2014, SPP-net §2.3), all with PyTorch's adaptive bin rule.
 
 use crate::common::req;
-use crate::nn_common::{check_float, ints_or, planes, str_or};
-use ferrite_sdk::abi::dtype::DType;
 use ferrite_sdk::abi::op::{ArgDesc, AttrDesc};
-use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs, Meta};
+use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs};
 use ferrite_sdk::reference_op;
 use ferrite_sdk::register::REFERENCE_FLOATS;
-
-/// Bin `i` of an axis of length `n` pooled to `m`: `[floor(i·n/m), ceil((i+1)·n/m))`
-/// (PyTorch's `start_index`/`end_index`; bins may overlap, `m > n` repeats elements).
-pub fn adaptive_bin(i: usize, n: usize, m: usize) -> (usize, usize) {
-    (i * n / m, ((i + 1) * n).div_ceil(m))
-}
+pub use ferrite_sdk::shape::adaptive::{adaptive_avg_pool2d_shape, adaptive_bin, adaptive_geom, adaptive_max_pool2d_shape, spatial_pyramid_pool_shape, spp_geom};
 
 /// Max of every adaptive bin of one `h×w` plane pooled to `oh×ow`, with the flat in-plane index
 /// of the first maximum in row-major order (NaN propagates).
@@ -55,41 +48,6 @@ fn for_each_avg_cell(h: usize, w: usize, oh: usize, ow: usize, mut f: impl FnMut
     }
 }
 
-/// (planes, h, w, oh, ow, output shape) of an adaptive pooling call.
-type AdaptiveGeom = (usize, usize, usize, usize, usize, Vec<usize>);
-
-/// Validates `[.., H, W]` (3-d or 4-d, `H, W ≥ 1`) and `output_size` (`[oh, ow]`, a single value
-/// means both, each ≥ 0). Returns (planes, h, w, oh, ow, output shape).
-fn adaptive_geom(op: &str, shape: &[usize], attrs: &Attrs) -> Result<AdaptiveGeom, String> {
-    if attrs.is_none(0) {
-        return Err(format!("{op}: output_size is required"));
-    }
-    let os = attrs.ints(0)?;
-    let (oh, ow) = match os[..] {
-        [a] => (a, a),
-        [a, b] => (a, b),
-        _ => return Err(format!("{op}: output_size must have 1 or 2 values, got {os:?}")),
-    };
-    if oh < 0 || ow < 0 {
-        return Err(format!("{op}: output_size must be non-negative, got {os:?}"));
-    }
-    let (np, h, w) = planes(op, shape)?;
-    if h == 0 || w == 0 {
-        return Err(format!("{op}: input spatial size must be non-empty, got {shape:?}"));
-    }
-    let out = [&shape[..shape.len() - 2], &[oh as usize, ow as usize]].concat();
-    Ok((np, h, w, oh as usize, ow as usize, out))
-}
-
-/// Shape of `ferrite::adaptive_max_pool2d`: `(out [.., oh, ow] input dtype, indices [.., oh, ow] i64)`.
-/// Errors on a non 3/4-d or spatially empty input and on a bad `output_size`.
-pub fn adaptive_max_pool2d_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let x = req(ins, 0)?;
-    check_float("adaptive_max_pool2d", "input", x)?;
-    let out = adaptive_geom("adaptive_max_pool2d", &x.shape, attrs)?.5;
-    Ok(vec![Meta::new(x.dtype, out.clone()), Meta::new(DType::I64, out)])
-}
-
 /// Adaptive max pooling `[N, C, H, W] -> [N, C, oh, ow]` (or 3-d) with attr `(output_size)`,
 /// returning values and flat in-plane indices (first maximum in row-major order wins).
 /// Matches PyTorch's `adaptive_max_pool2d(return_indices=True)`.
@@ -120,13 +78,6 @@ pub fn adaptive_max_pool2d_backward(a: &BackwardArgs) -> Result<Vec<Option<Array
     Ok(vec![Some(dx)])
 }
 
-/// Shape of `ferrite::adaptive_avg_pool2d`: `[.., oh, ow]`, input dtype; errors as the max variant.
-pub fn adaptive_avg_pool2d_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let x = req(ins, 0)?;
-    check_float("adaptive_avg_pool2d", "input", x)?;
-    Ok(vec![Meta::new(x.dtype, adaptive_geom("adaptive_avg_pool2d", &x.shape, attrs)?.5)])
-}
-
 /// Adaptive average pooling `[N, C, H, W] -> [N, C, oh, ow]` (or 3-d), mean over each adaptive
 /// bin. Matches PyTorch's `adaptive_avg_pool2d`.
 pub fn adaptive_avg_pool2d_forward(ins: &[Option<Array>], attrs: &Attrs) -> Result<Vec<Array>, String> {
@@ -151,33 +102,6 @@ pub fn adaptive_avg_pool2d_backward(a: &BackwardArgs) -> Result<Vec<Option<Array
     Ok(vec![Some(dx)])
 }
 
-/// Validated SPP call: (n, c, h, w, levels, is_max, total bins per channel Σl²).
-type SppGeom = (usize, usize, usize, usize, Vec<usize>, bool, usize);
-
-fn spp_geom(shape: &[usize], attrs: &Attrs) -> Result<SppGeom, String> {
-    let op = "spatial_pyramid_pool";
-    let levels = ints_or(attrs, 0, &[1, 2, 4])?;
-    if levels.is_empty() || levels.iter().any(|&l| l < 1) {
-        return Err(format!("{op}: levels must be a non-empty list of sizes >= 1, got {levels:?}"));
-    }
-    let mode = str_or(attrs, 1, "max")?;
-    let is_max = match mode.as_str() {
-        "max" => true,
-        "avg" => false,
-        m => return Err(format!("{op}: mode must be \"max\" or \"avg\", got {m:?}")),
-    };
-    if shape.len() != 4 || shape[2] == 0 || shape[3] == 0 {
-        return Err(format!("{op}: input must be 4-d [N, C, H, W] with H, W >= 1, got {shape:?}"));
-    }
-    let levels: Vec<usize> = levels.iter().map(|&l| l as usize).collect();
-    let total = levels
-        .iter()
-        .try_fold(0usize, |acc, &l| l.checked_mul(l).and_then(|b| acc.checked_add(b)))
-        .and_then(|t| t.checked_mul(shape[1].max(1)).map(|_| t))
-        .ok_or_else(|| format!("{op}: levels {levels:?} give too many bins"))?;
-    Ok((shape[0], shape[1], shape[2], shape[3], levels, is_max, total))
-}
-
 /// Calls `f(n, out_column, in_flat, weight)` for every (output, contributing input) pair of SPP:
 /// weight 1 for the argmax (max mode) or `1/bin size` for every bin element (avg mode).
 fn spp_terms(x: &Array, attrs: &Attrs, mut f: impl FnMut(usize, usize, usize, f64)) -> Result<(usize, usize), String> {
@@ -200,15 +124,6 @@ fn spp_terms(x: &Array, attrs: &Attrs, mut f: impl FnMut(usize, usize, usize, f6
         }
     }
     Ok((n, c * total))
-}
-
-/// Shape of `ferrite::spatial_pyramid_pool`: `[N, C·Σl²]`, input dtype. Errors on a non 4-d or
-/// spatially empty input, empty or non-positive levels, or an unknown mode.
-pub fn spatial_pyramid_pool_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let x = req(ins, 0)?;
-    check_float("spatial_pyramid_pool", "input", x)?;
-    let (n, c, _, _, _, _, total) = spp_geom(&x.shape, attrs)?;
-    Ok(vec![Meta::new(x.dtype, vec![n, c * total])])
 }
 
 /// Spatial pyramid pooling (He et al. 2014, SPP-net §2.3) of `[N, C, H, W]` with attrs

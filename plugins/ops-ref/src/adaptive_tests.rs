@@ -1,6 +1,8 @@
 //! Tests for `adaptive.rs`: field case C01 (exact), brute force, finite differences.
 
 use super::*;
+#[allow(unused_imports)]
+use ferrite_sdk::{abi::dtype::DType, kernel::Meta};
 use crate::fd::{assert_close, check_grads, Rng};
 use ferrite_sdk::kernel::Attr;
 use proptest::prelude::*;

@@ -7,9 +7,13 @@
 //! look at the mask's dtype and pick [`sdpa_forward_bool_mask`] or [`sdpa_forward_float_mask`].
 
 use crate::common::req;
-use crate::nn_common::{bool_or, check_float, check_same_dtype, float_or};
-use ferrite_sdk::kernel::array::{broadcast_index, broadcast_shapes, unravel};
-use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs, Meta};
+use crate::nn_common::{bool_or, float_or};
+use ferrite_sdk::kernel::array::{broadcast_index, unravel};
+use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs};
+/// Shape function of `ferrite::scaled_dot_product_attention` (moved to the sdk so ops-ref and
+/// ops-cpu share one definition).
+pub use ferrite_sdk::shape::attention::sdpa_shape;
+use ferrite_sdk::shape::attention::{sdpa_geom, SdpaGeom};
 
 /// How the optional `attn_mask` input is interpreted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,46 +24,9 @@ pub enum MaskKind {
     Float,
 }
 
-/// Validated shapes: batch dims, L, S, E, Ev and the mask's shape (if any).
-struct Geom {
-    batch: Vec<usize>,
-    l: usize,
-    s: usize,
-    e: usize,
-    ev: usize,
-    mask: Option<Vec<usize>>,
-}
-
-fn geom(q: &[usize], k: &[usize], v: &[usize], mask: Option<&[usize]>) -> Result<Geom, String> {
-    let op = "scaled_dot_product_attention";
-    if q.len() < 2 || k.len() != q.len() || v.len() != q.len() {
-        return Err(format!("{op}: query, key and value must have the same rank >= 2, got {q:?}, {k:?}, {v:?}"));
-    }
-    let r = q.len();
-    let batch = q[..r - 2].to_vec();
-    if k[..r - 2] != batch[..] || v[..r - 2] != batch[..] {
-        return Err(format!("{op}: batch dims of query {q:?}, key {k:?} and value {v:?} must match"));
-    }
-    let (l, e, s, ev) = (q[r - 2], q[r - 1], k[r - 2], v[r - 1]);
-    if k[r - 1] != e {
-        return Err(format!("{op}: key embedding size {} differs from query's {e}", k[r - 1]));
-    }
-    if v[r - 2] != s {
-        return Err(format!("{op}: value has {} positions but key has {s}", v[r - 2]));
-    }
-    let target = [batch.clone(), vec![l, s]].concat();
-    if let Some(m) = mask {
-        let ok = m.len() <= target.len() && broadcast_shapes(m, &target).map(|b| b == target).unwrap_or(false);
-        if !ok {
-            return Err(format!("{op}: attn_mask of shape {m:?} cannot be broadcast to {target:?}"));
-        }
-    }
-    Ok(Geom { batch, l, s, e, ev, mask: mask.map(|m| m.to_vec()) })
-}
-
 /// Attention probabilities `[B, L, S]` (B = product of batch dims) and the scale used. A row with
 /// no attendable key is all zeros.
-fn probs(q: &Array, k: &Array, mask: Option<&Array>, kind: MaskKind, g: &Geom, attrs: &Attrs) -> Result<(Vec<f64>, f64), String> {
+fn probs(q: &Array, k: &Array, mask: Option<&Array>, kind: MaskKind, g: &SdpaGeom, attrs: &Attrs) -> Result<(Vec<f64>, f64), String> {
     let causal = bool_or(attrs, 0, false)?;
     let scale = float_or(attrs, 1, f64::NAN)?;
     let scale = if scale.is_nan() { 1.0 / (g.e as f64).sqrt() } else { scale };
@@ -99,12 +66,12 @@ fn probs(q: &Array, k: &Array, mask: Option<&Array>, kind: MaskKind, g: &Geom, a
     Ok((p, scale))
 }
 
-type Inputs<'a> = (&'a Array, &'a Array, &'a Array, Option<&'a Array>, Geom);
+type Inputs<'a> = (&'a Array, &'a Array, &'a Array, Option<&'a Array>, SdpaGeom);
 
 fn inputs(ins: &[Option<Array>]) -> Result<Inputs<'_>, String> {
     let (q, k, v) = (req(ins, 0)?, req(ins, 1)?, req(ins, 2)?);
     let m = ins.get(3).and_then(|m| m.as_ref());
-    let g = geom(&q.shape, &k.shape, &v.shape, m.map(|m| &m.shape[..]))?;
+    let g = sdpa_geom(&q.shape, &k.shape, &v.shape, m.map(|m| &m.shape[..]))?;
     Ok((q, k, v, m, g))
 }
 
@@ -188,25 +155,6 @@ pub fn sdpa_backward_bool_mask(a: &BackwardArgs) -> Result<Vec<Option<Array>>, S
 /// [`sdpa_backward`] for a float mask or no mask.
 pub fn sdpa_backward_float_mask(a: &BackwardArgs) -> Result<Vec<Option<Array>>, String> {
     sdpa_backward(a, MaskKind::Float)
-}
-
-/// Shape of `ferrite::scaled_dot_product_attention`: `[..., L, Ev]` in the query's dtype. Errors
-/// on rank < 2, unequal batch dims, mismatched E or S, a mask not broadcastable to `[..., L, S]`,
-/// a mask that is neither bool nor floating, or key/value dtypes unlike the query's.
-pub fn sdpa_shape(ins: &[Option<Meta>], _attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let op = "scaled_dot_product_attention";
-    let (q, k, v) = (req(ins, 0)?, req(ins, 1)?, req(ins, 2)?);
-    let m = ins.get(3).and_then(|m| m.as_ref());
-    check_float(op, "query", q)?;
-    check_same_dtype(op, "key", q.dtype, Some(k))?;
-    check_same_dtype(op, "value", q.dtype, Some(v))?;
-    if let Some(m) = m {
-        if !m.dtype.is_float() && m.dtype != ferrite_sdk::DType::BOOL {
-            return Err(format!("{op}: attn_mask must be bool or floating, got {}", m.dtype.name()));
-        }
-    }
-    let g = geom(&q.shape, &k.shape, &v.shape, m.map(|m| &m.shape[..]))?;
-    Ok(vec![Meta::new(q.dtype, [g.batch, vec![g.l, g.ev]].concat())])
 }
 
 /// Hand-written registration (what `reference_op!` expands to, plus a mask-dtype switch).

@@ -5,7 +5,7 @@ use super::*;
 use crate::fd::{assert_close, check_grads, Rng};
 use ferrite_sdk::abi::kernel::AttrValue;
 use ferrite_sdk::abi::view::TensorView;
-use ferrite_sdk::kernel::Attr;
+use ferrite_sdk::kernel::{Attr, Meta};
 use ferrite_sdk::{DType, Device};
 use proptest::prelude::*;
 use std::ffi::c_void;

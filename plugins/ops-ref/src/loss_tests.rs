@@ -1,6 +1,8 @@
 //! Tests of loss.rs (included as its `tests` module).
 
 use super::*;
+#[allow(unused_imports)]
+use ferrite_sdk::{abi::dtype::DType, kernel::Meta};
 use crate::testing::*;
 
 fn ce(ii: i64, eps: f64, red: &str) -> Attrs {

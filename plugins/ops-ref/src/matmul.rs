@@ -1,42 +1,12 @@
 //! Matrix products: `matmul` (torch.matmul semantics), `bmm` and `linear`.
 
 use crate::common::req;
-use crate::nn_common::{check_float, check_same_dtype};
 use ferrite_sdk::abi::op::ArgDesc;
-use ferrite_sdk::kernel::array::{broadcast_index, broadcast_shapes, unravel};
-use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs, Meta};
+use ferrite_sdk::kernel::array::{broadcast_index, unravel};
+use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs};
+pub use ferrite_sdk::shape::matmul::{bmm_check, bmm_shape, linear_check, linear_shape, matmul_plan, matmul_shape, MmPlan};
 use ferrite_sdk::reference_op;
 use ferrite_sdk::register::REFERENCE_FLOATS;
-
-/// Shapes of a `torch.matmul` call after 1-D promotion: `(a [.., n, k], b [.., k, m], out shape)`.
-struct MmPlan {
-    a: Vec<usize>,
-    b: Vec<usize>,
-    batch: Vec<usize>,
-    out: Vec<usize>,
-}
-
-fn plan(op: &str, a: &[usize], b: &[usize]) -> Result<MmPlan, String> {
-    if a.is_empty() || b.is_empty() {
-        return Err(format!("{op}: both operands must be at least 1-d, got shapes {a:?} and {b:?}"));
-    }
-    let pa = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
-    let pb = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
-    let (ra, rb) = (pa.len(), pb.len());
-    let (n, k, k2, m) = (pa[ra - 2], pa[ra - 1], pb[rb - 2], pb[rb - 1]);
-    if k != k2 {
-        return Err(format!("{op}: inner dimensions differ: {a:?} @ {b:?} ({k} vs {k2})"));
-    }
-    let batch = broadcast_shapes(&pa[..ra - 2], &pb[..rb - 2]).map_err(|e| format!("{op}: batch dims: {e}"))?;
-    let mut out = batch.clone();
-    if a.len() > 1 {
-        out.push(n);
-    }
-    if b.len() > 1 {
-        out.push(m);
-    }
-    Ok(MmPlan { a: pa, b: pb, batch, out })
-}
 
 /// `[..., n, k] @ [..., k, m]` over broadcast batch dims (shapes already promoted).
 fn mm_data(p: &MmPlan, a: &[f64], b: &[f64]) -> Vec<f64> {
@@ -83,21 +53,12 @@ fn mm_grads(p: &MmPlan, a: &[f64], b: &[f64], g: &[f64]) -> (Vec<f64>, Vec<f64>)
     (da, db)
 }
 
-/// Shape of `ferrite::matmul`: `torch.matmul` rules; output dtype of `input`.
-/// Errors on 0-d operands, mismatched inner dims, non-broadcastable batch dims or mixed dtypes.
-pub fn matmul_shape(ins: &[Option<Meta>], _attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let (a, b) = (req(ins, 0)?, req(ins, 1)?);
-    check_float("matmul", "input", a)?;
-    check_same_dtype("matmul", "other", a.dtype, Some(b))?;
-    Ok(vec![Meta::new(a.dtype, plan("matmul", &a.shape, &b.shape)?.out)])
-}
-
 /// `torch.matmul`: `[..., n, k] @ [..., k, m] -> [..., n, m]`; a 1-D first operand is promoted to
 /// `[1, k]` and a 1-D second to `[k, 1]`, the added dims removed from the result; batch dims
 /// broadcast (NumPy rules). Matches PyTorch's `torch.matmul`.
 pub fn matmul_forward(ins: &[Option<Array>], _attrs: &Attrs) -> Result<Vec<Array>, String> {
     let (a, b) = (req(ins, 0)?, req(ins, 1)?);
-    let p = plan("matmul", &a.shape, &b.shape)?;
+    let p = matmul_plan("matmul", &a.shape, &b.shape)?;
     Ok(vec![Array::new(p.out.clone(), mm_data(&p, &a.data, &b.data))?])
 }
 
@@ -105,29 +66,9 @@ pub fn matmul_forward(ins: &[Option<Array>], _attrs: &Attrs) -> Result<Vec<Array
 /// each operand's shape.
 pub fn matmul_backward(a: &BackwardArgs) -> Result<Vec<Option<Array>>, String> {
     let (x, y) = (req(&a.inputs, 0)?, req(&a.inputs, 1)?);
-    let p = plan("matmul", &x.shape, &y.shape)?;
+    let p = matmul_plan("matmul", &x.shape, &y.shape)?;
     let (dx, dy) = mm_grads(&p, &x.data, &y.data, &a.grads[0].data);
     Ok(vec![Some(Array::new(x.shape.clone(), dx)?), Some(Array::new(y.shape.clone(), dy)?)])
-}
-
-fn bmm_check(a: &[usize], b: &[usize]) -> Result<(), String> {
-    if a.len() != 3 || b.len() != 3 {
-        return Err(format!("bmm: both operands must be 3-d [B, n, k] and [B, k, m], got {a:?} and {b:?}"));
-    }
-    if a[0] != b[0] || a[2] != b[1] {
-        return Err(format!("bmm: shapes {a:?} and {b:?} do not match ([B, n, k] @ [B, k, m])"));
-    }
-    Ok(())
-}
-
-/// Shape of `ferrite::bmm`: `[B, n, k] @ [B, k, m] -> [B, n, m]`; errors unless both are 3-d
-/// with equal `B` and `k` (no broadcasting) and equal dtypes.
-pub fn bmm_shape(ins: &[Option<Meta>], _attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let (a, b) = (req(ins, 0)?, req(ins, 1)?);
-    check_float("bmm", "input", a)?;
-    check_same_dtype("bmm", "mat2", a.dtype, Some(b))?;
-    bmm_check(&a.shape, &b.shape)?;
-    Ok(vec![Meta::new(a.dtype, vec![a.shape[0], a.shape[1], b.shape[2]])])
 }
 
 /// Batched matrix product `[B, n, k] @ [B, k, m] -> [B, n, m]`. Matches PyTorch's `torch.bmm`.
@@ -140,38 +81,6 @@ pub fn bmm_forward(ins: &[Option<Array>], attrs: &Attrs) -> Result<Vec<Array>, S
 pub fn bmm_backward(a: &BackwardArgs) -> Result<Vec<Option<Array>>, String> {
     bmm_check(&req(&a.inputs, 0)?.shape, &req(&a.inputs, 1)?.shape)?;
     matmul_backward(a)
-}
-
-fn linear_check(x: &[usize], w: &[usize], b: Option<&[usize]>) -> Result<Vec<usize>, String> {
-    if x.is_empty() {
-        return Err("linear: input must be at least 1-d [*, in], got a 0-d tensor".into());
-    }
-    if w.len() != 2 {
-        return Err(format!("linear: weight must be 2-d [out, in], got {w:?}"));
-    }
-    let fin = x[x.len() - 1];
-    if w[1] != fin {
-        return Err(format!("linear: input has {fin} features but weight is {w:?} ([out, in])"));
-    }
-    if let Some(b) = b {
-        if b != [w[0]] {
-            return Err(format!("linear: bias must be [{}], got {b:?}", w[0]));
-        }
-    }
-    let mut out = x.to_vec();
-    *out.last_mut().unwrap() = w[0];
-    Ok(out)
-}
-
-/// Shape of `ferrite::linear`: input `[*, in]`, weight `[out, in]`, bias `[out]` → `[*, out]`.
-/// Errors on a feature mismatch, a non-2-d weight, a bias of the wrong shape or mixed dtypes.
-pub fn linear_shape(ins: &[Option<Meta>], _attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let (x, w) = (req(ins, 0)?, req(ins, 1)?);
-    let b = ins.get(2).and_then(|b| b.as_ref());
-    check_float("linear", "input", x)?;
-    check_same_dtype("linear", "weight", x.dtype, Some(w))?;
-    check_same_dtype("linear", "bias", x.dtype, b)?;
-    Ok(vec![Meta::new(x.dtype, linear_check(&x.shape, &w.shape, b.map(|b| &b.shape[..]))?)])
 }
 
 /// `y = x·Wᵀ + b` for input `[*, in]`, weight `[out, in]`, optional bias `[out]` → `[*, out]`.
@@ -361,7 +270,7 @@ mod tests {
             let none = Attrs::default();
             let out = matmul_forward(&[Some(x.clone()), Some(y.clone())], &none).unwrap();
             // Independent check: each output element against a direct dot product.
-            let p = plan("matmul", &sa, &sb).unwrap();
+            let p = matmul_plan("matmul", &sa, &sb).unwrap();
             let (ra, rb) = (p.a.len(), p.b.len());
             let (n, k, m) = (p.a[ra - 2], p.a[ra - 1], p.b[rb - 1]);
             let full = [p.batch.clone(), vec![n, m]].concat();

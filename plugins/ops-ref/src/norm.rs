@@ -6,48 +6,8 @@ use ferrite_sdk::abi::op::{ArgDesc, AttrDesc};
 use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs, Meta};
 use ferrite_sdk::reference_op;
 use ferrite_sdk::register::REFERENCE_FLOATS;
-
-fn opt<T>(ins: &[Option<T>], i: usize) -> Option<&T> {
-    ins.get(i).and_then(|x| x.as_ref())
-}
-
-/// Number of leading rows and the normalised size; errors unless the input's trailing dims equal
-/// `normalized_shape` (non-empty) and weight/bias (if given) have exactly that shape.
-fn ln_geom(x: &[usize], w: Option<&[usize]>, b: Option<&[usize]>, attrs: &Attrs) -> Result<(Vec<usize>, usize), String> {
-    let op = "layer_norm";
-    if attrs.is_none(0) {
-        return Err(format!("{op}: normalized_shape is required"));
-    }
-    let ns = attrs.ints(0)?;
-    if ns.is_empty() || ns.iter().any(|&d| d < 0) {
-        return Err(format!("{op}: normalized_shape must be a non-empty list of sizes, got {ns:?}"));
-    }
-    let ns: Vec<usize> = ns.iter().map(|&d| d as usize).collect();
-    if x.len() < ns.len() || x[x.len() - ns.len()..] != ns[..] {
-        return Err(format!("{op}: input shape {x:?} does not end with normalized_shape {ns:?}"));
-    }
-    for (name, t) in [("weight", w), ("bias", b)] {
-        if let Some(t) = t {
-            if t != &ns[..] {
-                return Err(format!("{op}: {name} must have shape {ns:?}, got {t:?}"));
-            }
-        }
-    }
-    Ok((x[..x.len() - ns.len()].to_vec(), ns.iter().product()))
-}
-
-/// Shape of `ferrite::layer_norm`: `(out = input shape, mean, rstd = leading dims)`, all input dtype.
-/// Errors on a normalized_shape that is empty or does not match the input's trailing dims, a
-/// weight/bias of another shape, or mixed dtypes.
-pub fn layer_norm_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let x = req(ins, 0)?;
-    let (w, b) = (opt(ins, 1), opt(ins, 2));
-    check_float("layer_norm", "input", x)?;
-    check_same_dtype("layer_norm", "weight", x.dtype, w)?;
-    check_same_dtype("layer_norm", "bias", x.dtype, b)?;
-    let (lead, _) = ln_geom(&x.shape, w.map(|t| &t.shape[..]), b.map(|t| &t.shape[..]), attrs)?;
-    Ok(vec![Meta::new(x.dtype, x.shape.clone()), Meta::new(x.dtype, lead.clone()), Meta::new(x.dtype, lead)])
-}
+use ferrite_sdk::shape::{norm::ln_geom, opt};
+pub use ferrite_sdk::shape::norm::layer_norm_shape;
 
 /// Per-row mean and `rstd = 1/sqrt(var + eps)` (biased variance) of `rows × m` data.
 fn row_stats(x: &[f64], rows: usize, m: usize, eps: f64) -> (Vec<f64>, Vec<f64>) {

@@ -1,81 +1,13 @@
 //! Fixed-window 2-D pooling: `max_pool2d` (with PyTorch-convention indices) and `avg_pool2d`.
 
 use crate::common::req;
-use crate::nn_common::{bool_or, check_float, ints_or, planes, pair};
-use ferrite_sdk::abi::dtype::DType;
+use crate::nn_common::bool_or;
 use ferrite_sdk::abi::op::{ArgDesc, AttrDesc};
-use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs, Meta};
+use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs};
 use ferrite_sdk::reference_op;
 use ferrite_sdk::register::REFERENCE_FLOATS;
-
-/// Output length of one pooled axis (PyTorch's `pooling_output_shape`):
-/// `floor((n + 2p - d(k-1) - 1 + (ceil ? s-1 : 0)) / s) + 1`, minus one in ceil mode when the last
-/// window would start at or past `n + p` (it must start inside the input or the left padding).
-/// `None` when the result is < 1.
-pub fn pool_out_len(n: usize, k: usize, s: usize, p: usize, d: usize, ceil_mode: bool) -> Option<usize> {
-    let (n, k, s, p, d) = (n as i64, k as i64, s as i64, p as i64, d as i64);
-    let numer = n + 2 * p - d * (k - 1) - 1 + if ceil_mode { s - 1 } else { 0 };
-    let mut out = numer.div_euclid(s) + 1;
-    if ceil_mode && out > 0 && (out - 1) * s >= n + p {
-        out -= 1;
-    }
-    (out >= 1).then_some(out as usize)
-}
-
-/// Validated geometry of a pooling call over `[.., H, W]`.
-#[derive(Clone, Debug)]
-struct Geom {
-    lead: Vec<usize>,
-    planes: usize,
-    h: usize,
-    w: usize,
-    k: [usize; 2],
-    s: [usize; 2],
-    p: [usize; 2],
-    d: [usize; 2],
-    out: [usize; 2],
-}
-
-impl Geom {
-    fn out_shape(&self) -> Vec<usize> {
-        [self.lead.clone(), vec![self.out[0], self.out[1]]].concat()
-    }
-}
-
-/// Shared validation: attrs 0..=2 are (kernel_size, stride, padding); `dilation_at` and `ceil_at`
-/// give the positions of dilation (max only) and ceil_mode.
-fn geom(op: &str, shape: &[usize], attrs: &Attrs, dilation_at: Option<usize>, ceil_at: usize) -> Result<Geom, String> {
-    if attrs.is_none(0) {
-        return Err(format!("{op}: kernel_size is required"));
-    }
-    let k = pair(op, "kernel_size", &attrs.ints(0)?, 1)?;
-    let sv = ints_or(attrs, 1, &[])?;
-    let s = if sv.is_empty() { k } else { pair(op, "stride", &sv, 1)? };
-    let p = pair(op, "padding", &ints_or(attrs, 2, &[0, 0])?, 0)?;
-    let d = match dilation_at {
-        Some(i) => pair(op, "dilation", &ints_or(attrs, i, &[1, 1])?, 1)?,
-        None => [1, 1],
-    };
-    let ceil = bool_or(attrs, ceil_at, false)?;
-    if p[0] > k[0] / 2 || p[1] > k[1] / 2 {
-        return Err(format!("{op}: padding {p:?} must be at most half the kernel size {k:?}"));
-    }
-    let (np, h, w) = planes(op, shape)?;
-    let oh = pool_out_len(h, k[0], s[0], p[0], d[0], ceil);
-    let ow = pool_out_len(w, k[1], s[1], p[1], d[1], ceil);
-    let (Some(oh), Some(ow)) = (oh, ow) else {
-        return Err(format!("{op}: input {h}x{w} too small for kernel {k:?}, stride {s:?}, padding {p:?}, dilation {d:?}"));
-    };
-    Ok(Geom { lead: shape[..shape.len() - 2].to_vec(), planes: np, h, w, k, s, p, d, out: [oh, ow] })
-}
-
-fn max_geom(shape: &[usize], attrs: &Attrs) -> Result<Geom, String> {
-    geom("max_pool2d", shape, attrs, Some(3), 4)
-}
-
-fn avg_geom(shape: &[usize], attrs: &Attrs) -> Result<Geom, String> {
-    geom("avg_pool2d", shape, attrs, None, 3)
-}
+pub use ferrite_sdk::shape::pool::{avg_pool2d_shape, max_pool2d_shape, pool_out_len};
+use ferrite_sdk::shape::pool::{avg_pool_geom as avg_geom, max_pool_geom as max_geom, PoolGeom as Geom};
 
 /// Max and flat in-plane index of every window; index -1 (value -inf) for a window that covers
 /// only padding (possible only with dilation).
@@ -110,15 +42,6 @@ fn max_windows(x: &Array, g: &Geom) -> (Vec<f64>, Vec<i64>) {
         }
     }
     (vals, idx)
-}
-
-/// Shape of `ferrite::max_pool2d`: `(out [.., oh, ow] of the input dtype, indices [.., oh, ow] i64)`.
-/// Errors on a non 3/4-d input, kernel/stride/dilation < 1, padding > kernel/2 or an empty output.
-pub fn max_pool2d_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let x = req(ins, 0)?;
-    check_float("max_pool2d", "input", x)?;
-    let s = max_geom(&x.shape, attrs)?.out_shape();
-    Ok(vec![Meta::new(x.dtype, s.clone()), Meta::new(DType::I64, s)])
 }
 
 /// Max pooling of `[N, C, H, W]` (or `[C, H, W]`) with attrs `(kernel_size, stride = [] (=kernel),
@@ -175,13 +98,6 @@ fn avg_windows(g: &Geom, count_include_pad: bool, mut f: impl FnMut(usize, usize
             }
         }
     }
-}
-
-/// Shape of `ferrite::avg_pool2d`: `[.., oh, ow]`, input dtype; errors as [`max_pool2d_shape`].
-pub fn avg_pool2d_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let x = req(ins, 0)?;
-    check_float("avg_pool2d", "input", x)?;
-    Ok(vec![Meta::new(x.dtype, avg_geom(&x.shape, attrs)?.out_shape())])
 }
 
 /// Average pooling of `[N, C, H, W]` (or `[C, H, W]`) with attrs `(kernel_size, stride = []

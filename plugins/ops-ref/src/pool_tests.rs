@@ -1,6 +1,8 @@
 //! Tests for `pool.rs`: brute-force references, PyTorch hand examples, finite differences.
 
 use super::*;
+#[allow(unused_imports)]
+use ferrite_sdk::{abi::dtype::DType, kernel::Meta};
 use crate::fd::{assert_close, check_grads, Rng};
 use ferrite_sdk::kernel::Attr;
 use proptest::prelude::*;

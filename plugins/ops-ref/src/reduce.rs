@@ -5,63 +5,18 @@
 //! dims wrap; an empty `dim` list means all dims. Gradients broadcast the upstream gradient back
 //! over the reduced dims.
 
-use crate::common::{norm_dim, req};
-use ferrite_sdk::abi::dtype::DType;
+use crate::common::req;
 use ferrite_sdk::abi::op::{ArgDesc, AttrDesc};
 use ferrite_sdk::kernel::array::{broadcast_index, unravel};
-use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs, Meta};
+use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs};
 use ferrite_sdk::reference_op;
 use ferrite_sdk::register::REFERENCE_FLOATS;
-
-/// Which dims of an `ndim`-d tensor a `dim` list reduces (empty list: all). Errors on an
-/// out-of-range or repeated dim.
-pub fn reduced_mask(op: &str, dims: &[i64], ndim: usize) -> Result<Vec<bool>, String> {
-    let mut mask = vec![dims.is_empty(); ndim];
-    for &d in dims {
-        let k = norm_dim(d, ndim).map_err(|e| format!("{op}: {e}"))?;
-        if ndim == 0 {
-            continue;
-        }
-        if mask[k] {
-            return Err(format!("{op}: dim {d} appears more than once in {dims:?}"));
-        }
-        mask[k] = true;
-    }
-    Ok(mask)
-}
-
-/// The input shape with reduced dims set to 1 (the `keepdim` shape).
-pub fn keep_shape(shape: &[usize], mask: &[bool]) -> Vec<usize> {
-    shape.iter().zip(mask).map(|(&s, &m)| if m { 1 } else { s }).collect()
-}
-
-/// The output shape: the `keepdim` shape, or the input shape without reduced dims.
-pub fn reduced_shape(shape: &[usize], mask: &[bool], keepdim: bool) -> Vec<usize> {
-    if keepdim {
-        keep_shape(shape, mask)
-    } else {
-        shape.iter().zip(mask).filter(|(_, &m)| !m).map(|(&s, _)| s).collect()
-    }
-}
-
-/// `(mask, keepdim)` from attrs `(dim: ints, keepdim: bool)` (both optional).
-fn dims_attrs(op: &str, attrs: &Attrs, ndim: usize) -> Result<(Vec<bool>, bool), String> {
-    let dims = if attrs.is_none(0) { vec![] } else { attrs.ints(0).map_err(|e| format!("{op}: dim: {e}"))? };
-    let keepdim = !attrs.is_none(1) && attrs.bool(1).map_err(|e| format!("{op}: keepdim: {e}"))?;
-    Ok((reduced_mask(op, &dims, ndim)?, keepdim))
-}
+pub use ferrite_sdk::shape::reduce::{argmax_shape, dim_attrs, dim_out_shape, dims_attrs, dims_reduce_shape, keep_shape, max_min_shape, reduced_mask, reduced_shape, split_at_dim};
 
 /// For every input element, the flat index of the output element it reduces into.
 fn out_index(shape: &[usize], mask: &[bool]) -> Vec<usize> {
     let ks = keep_shape(shape, mask);
     (0..shape.iter().product()).map(|f| broadcast_index(&unravel(f, shape), &ks)).collect()
-}
-
-/// Shared shape function of `sum`, `mean` and `logsumexp`.
-pub fn dims_reduce_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let x = req(ins, 0)?;
-    let (mask, keepdim) = dims_attrs("reduction", attrs, x.shape.len())?;
-    Ok(vec![Meta::new(x.dtype, reduced_shape(&x.shape, &mask, keepdim))])
 }
 
 /// Forward of `ferrite::sum` (matches `torch.sum(input, dim, keepdim)`): sums in f64 (so
@@ -180,49 +135,6 @@ dims_op!(SUM, "ferrite::sum", ["sum", "Tensor.sum"], "aten::sum", "Sum over dims
 dims_op!(MEAN, "ferrite::mean", ["mean", "Tensor.mean"], "aten::mean", "Mean over dims (all when empty).", mean_forward, mean_backward);
 dims_op!(LOGSUMEXP, "ferrite::logsumexp", ["logsumexp", "Tensor.logsumexp"], "aten::logsumexp",
     "log(sum(exp(x))) over dims, max-subtracted; all -inf slice gives -inf with zero gradient.", logsumexp_forward, logsumexp_backward);
-
-/// `(outer, len, inner)` of a row-major shape split at `dim`: element `(o, k, i)` of the slice
-/// view lies at `(o·len + k)·inner + i`. A 0-d shape is `(1, 1, 1)`.
-pub fn split_at_dim(shape: &[usize], dim: usize) -> (usize, usize, usize) {
-    if shape.is_empty() {
-        return (1, 1, 1);
-    }
-    (shape[..dim].iter().product(), shape[dim], shape[dim + 1..].iter().product())
-}
-
-/// `(dim, keepdim)` from attrs `(dim: int (required), keepdim: bool = false)`.
-fn dim_attrs(op: &str, attrs: &Attrs, ndim: usize) -> Result<(usize, bool), String> {
-    let d = attrs.int(0).map_err(|e| format!("{op}: dim: {e}"))?;
-    let keepdim = !attrs.is_none(1) && attrs.bool(1).map_err(|e| format!("{op}: keepdim: {e}"))?;
-    Ok((norm_dim(d, ndim).map_err(|e| format!("{op}: {e}"))?, keepdim))
-}
-
-/// Output shape of a single-dim reduction.
-fn dim_out_shape(op: &str, shape: &[usize], dim: usize, keepdim: bool) -> Result<Vec<usize>, String> {
-    if !shape.is_empty() && shape[dim] == 0 {
-        return Err(format!("{op}: cannot reduce over zero-size dim {dim} of shape {shape:?}"));
-    }
-    let mut mask = vec![false; shape.len()];
-    if !shape.is_empty() {
-        mask[dim] = true;
-    }
-    Ok(reduced_shape(shape, &mask, keepdim))
-}
-
-/// Shape function of `max`/`min`: `(values: input dtype, indices: i64)`.
-pub fn max_min_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let x = req(ins, 0)?;
-    let (dim, keepdim) = dim_attrs("max/min", attrs, x.shape.len())?;
-    let s = dim_out_shape("max/min", &x.shape, dim, keepdim)?;
-    Ok(vec![Meta::new(x.dtype, s.clone()), Meta::new(DType::I64, s)])
-}
-
-/// Shape function of `argmax`: i64 indices.
-pub fn argmax_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let x = req(ins, 0)?;
-    let (dim, keepdim) = dim_attrs("argmax", attrs, x.shape.len())?;
-    Ok(vec![Meta::new(DType::I64, dim_out_shape("argmax", &x.shape, dim, keepdim)?)])
-}
 
 /// Values and indices of the extreme along `dim`: the first element that `better(candidate,
 /// best)` never beats. NaN counts as the extreme (propagates, as PyTorch).

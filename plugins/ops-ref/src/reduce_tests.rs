@@ -1,6 +1,8 @@
 //! Tests of reduce.rs (included as its `tests` module).
 
 use super::*;
+#[allow(unused_imports)]
+use ferrite_sdk::{abi::dtype::DType, kernel::Meta};
 use crate::testing::*;
 use ferrite_sdk::kernel::Attr;
 use proptest::prelude::*;

@@ -1,18 +1,13 @@
 //! `softmax` and `log_softmax` along one dim, max-subtracted, with fully masked (all `-inf`)
 //! rows handled without NaN.
 
-use crate::common::{norm_dim, req};
-use crate::reduce::split_at_dim;
+use crate::common::req;
 use ferrite_sdk::abi::op::{ArgDesc, AttrDesc};
-use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs, Meta};
+use ferrite_sdk::kernel::{Array, Attrs, BackwardArgs};
 use ferrite_sdk::reference_op;
 use ferrite_sdk::register::REFERENCE_FLOATS;
-
-/// `(outer, len, inner)` for attr `dim` (required int) of `x`.
-fn layout(op: &str, shape: &[usize], attrs: &Attrs) -> Result<(usize, usize, usize), String> {
-    let d = attrs.int(0).map_err(|e| format!("{op}: dim: {e}"))?;
-    Ok(split_at_dim(shape, norm_dim(d, shape.len()).map_err(|e| format!("{op}: {e}"))?))
-}
+use ferrite_sdk::shape::softmax::softmax_layout as layout;
+pub use ferrite_sdk::shape::softmax::softmax_shape;
 
 /// Calls `f(indices of one slice along dim)` for every slice.
 fn for_each_slice(outer: usize, len: usize, inner: usize, mut f: impl FnMut(&[usize])) {
@@ -25,13 +20,6 @@ fn for_each_slice(outer: usize, len: usize, inner: usize, mut f: impl FnMut(&[us
             f(&idx);
         }
     }
-}
-
-/// Shape function of both ops: the input's shape and dtype (after validating `dim`).
-pub fn softmax_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
-    let x = req(ins, 0)?;
-    layout("softmax", &x.shape, attrs)?;
-    Ok(vec![x.clone()])
 }
 
 /// `(max, ln Σ exp(x - max))` of one slice; `max = -inf` for an all `-inf` or empty slice.
@@ -151,6 +139,7 @@ reference_op! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::norm_dim;
     use crate::testing::*;
     use ferrite_sdk::kernel::array::unravel;
     use ferrite_sdk::kernel::Attr;

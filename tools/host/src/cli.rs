@@ -1,4 +1,4 @@
-//! The command line: `ferrite train | eval | plugins` (clap derive).
+//! The command line: `ferrite train | eval | plugins | bench | conformance` (clap derive).
 
 use crate::config::{ConfigError, ConfigOverrides, OptimizerKind, TrainConfig};
 use clap::{Args, Parser, Subcommand};
@@ -25,6 +25,12 @@ pub enum Command {
     Eval(EvalArgs),
     /// List the plugins found on the plugin path and what they export.
     Plugins(PluginsArgs),
+    /// Benchmark sgemm, the SPP-net step, a transformer block, attention and per-op overhead,
+    /// optionally against PyTorch, and write a markdown table.
+    Bench(crate::bench::BenchArgs),
+    /// Check every kernel of a plugin against ops-ref (proptest, shrunk counterexamples);
+    /// prints a pass/fail table, records it, exits non-zero on any failure.
+    Conformance(ConformanceArgs),
 }
 
 /// `ferrite train`: every key of the config file has a flag; flags win over the file.
@@ -139,6 +145,26 @@ pub struct PluginsArgs {
     /// Plugin file or directory to load (repeatable).
     #[arg(long = "plugin-path", value_name = "PATH")]
     pub plugin_path: Vec<PathBuf>,
+}
+
+/// `ferrite conformance`.
+#[derive(Args, Debug, Clone)]
+pub struct ConformanceArgs {
+    /// The plugin file (`.so`) to check.
+    #[arg(long, value_name = "PATH")]
+    pub plugin: PathBuf,
+    /// Only this op (canonical or exported name).
+    #[arg(long, value_name = "NAME")]
+    pub op: Option<String>,
+    /// Proptest cases per (op, device, dtype) kernel.
+    #[arg(long, value_name = "N", default_value_t = ferrite_conformance::runner::DEFAULT_CASES)]
+    pub cases: u32,
+    /// The reference plugin file (default: ops-ref from the plugin path).
+    #[arg(long, value_name = "PATH")]
+    pub reference: Option<PathBuf>,
+    /// Do not record the results in the conformance database.
+    #[arg(long)]
+    pub no_record: bool,
 }
 
 #[cfg(test)]
@@ -260,5 +286,16 @@ mod tests {
             panic!()
         };
         assert_eq!(p.plugin_path, vec![PathBuf::from("target/debug")]);
+    }
+
+    #[test]
+    fn conformance_parses() {
+        let Command::Conformance(c) = parse(&["conformance", "--plugin", "x.so", "--op", "add", "--cases", "5"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!((c.plugin, c.op.as_deref(), c.cases, c.no_record), (PathBuf::from("x.so"), Some("add"), 5, false));
+        let Command::Conformance(c) = parse(&["conformance", "--plugin", "x.so"]).unwrap().command else { panic!() };
+        assert_eq!(c.cases, ferrite_conformance::runner::DEFAULT_CASES);
+        assert!(parse(&["conformance"]).is_err(), "--plugin is required");
     }
 }

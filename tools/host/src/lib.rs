@@ -4,13 +4,15 @@
 //! validation), [`cli`] (clap command line), [`plugins`] (finding, building, loading plugins),
 //! [`hosted`] (safe wrappers over plugin models and datasets), [`train`] and [`eval`] (the
 //! commands), [`evaluate`] (test loss/accuracy), [`metrics`] (per-epoch CSV), [`plot`]
-//! (loss/accuracy PNG), [`atomic`] (write-then-rename).
+//! (loss/accuracy PNG), [`atomic`] (write-then-rename), [`bench`] (`ferrite bench`).
 
 #![warn(missing_docs)]
 
 pub mod atomic;
+pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod conformance;
 pub mod eval;
 pub mod evaluate;
 pub mod hosted;

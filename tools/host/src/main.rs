@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use ferrite_host::cli::{Cli, Command};
-use ferrite_host::{eval, plugins, train};
+use ferrite_host::{bench, conformance, eval, plugins, train};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -29,6 +29,14 @@ fn run(cli: Cli) -> Result<()> {
             }
             println!("run folder: {} (model.safetensors, metrics.csv, metrics.png, config.toml)", s.run_dir.display());
             println!("total time: {:.1}s", s.seconds);
+            let m = ferrite_core::alloc::stats();
+            println!(
+                "tensor memory: peak {:.1} MiB, cached {:.1} MiB ({} allocations reused, {} from the OS)",
+                m.peak_bytes as f64 / (1 << 20) as f64,
+                m.cached_bytes as f64 / (1 << 20) as f64,
+                m.hits,
+                m.misses
+            );
             Ok(())
         }
         Command::Eval(args) => {
@@ -38,9 +46,25 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) => {
+            plugins::load_default_plugins(&[])?;
+            for p in &args.plugin {
+                let report = ferrite_core::Runtime::global().load_plugin(p).with_context(|| format!("loading {}", p.display()))?;
+                for w in report.warnings {
+                    eprintln!("ferrite warning: {w}");
+                }
+            }
+            let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+            bench::run(&args, &command_line)
+        }
         Command::Plugins(args) => {
             plugins::load_default_plugins(&args.plugin_path)?;
             plugins::print_plugins();
+            Ok(())
+        }
+        Command::Conformance(args) => {
+            let failed = conformance::run(&args)?;
+            anyhow::ensure!(failed == 0, "{failed} kernel(s) failed conformance (see the counterexamples above)");
             Ok(())
         }
     }

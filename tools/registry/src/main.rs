@@ -1,13 +1,18 @@
 //! `ferrite-registry` — what a host can do: every exported op name with its plugin, version,
 //! devices, dtypes and backward; `show NAME` for one op's schema and kernels.
 //!
+//! Each kernel shows its conformance status (`pass`, `fail`, `untested`; `reference` for
+//! ops-ref itself), looked up by the plugin file's SHA-256 in the database `ferrite
+//! conformance` writes (`$FERRITE_CONFORMANCE_DB`, else `~/.cache/ferrite/conformance.json`).
+//!
 //! Plugins: the defaults (`ops-ref`, `model-spp-net`, `dataset-digits`) found on
 //! `FERRITE_PLUGIN_PATH` or beside this executable, plus any `--plugin NAME|PATH`.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ferrite_core::{discovery, Runtime};
-use ferrite_registry::OpSummary;
+use ferrite_conformance::record::{self, Db};
+use ferrite_registry::{ConformanceStatus, OpSummary};
 
 #[derive(Parser)]
 #[command(name = "ferrite-registry", version, about = "List Ferrite's exported op names and their kernels")]
@@ -64,21 +69,48 @@ fn load(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
+/// Fills each kernel's conformance status from `db`.
+fn add_conformance(ops: &mut [OpSummary], db: &Db) {
+    for o in ops.iter_mut() {
+        let name = o.name.clone();
+        for k in o.kernels.iter_mut() {
+            k.conformance = Some(if k.plugin == "ops-ref" {
+                ConformanceStatus { status: "reference".into(), date: None, cases: None }
+            } else {
+                match db.lookup(&k.plugin_sha256, &name, &k.device, &k.dtype) {
+                    Some(r) => ConformanceStatus { status: r.status.clone(), date: Some(r.date.clone()), cases: Some(r.cases) },
+                    None => ConformanceStatus { status: "untested".into(), date: None, cases: None },
+                }
+            });
+        }
+    }
+}
+
+/// One word when every kernel agrees, else `dtype:status` per kernel.
+fn conformance_column(o: &OpSummary) -> String {
+    let st: Vec<&str> = o.kernels.iter().map(|k| k.conformance.as_ref().map_or("untested", |c| c.status.as_str())).collect();
+    if !st.is_empty() && st.iter().all(|s| *s == st[0]) {
+        return st[0].to_string();
+    }
+    o.kernels.iter().zip(&st).map(|(k, s)| format!("{}:{s}", k.dtype)).collect::<Vec<_>>().join(",")
+}
+
 fn print_table(ops: &[OpSummary]) {
     println!(
-        "{:<38} {:<10} {:>3} {:<6} {:<24} {:<4} API NAMES",
-        "NAME", "PLUGIN", "VER", "DEVICE", "DTYPES", "BWD"
+        "{:<38} {:<10} {:>3} {:<6} {:<24} {:<4} {:<11} API NAMES",
+        "NAME", "PLUGIN", "VER", "DEVICE", "DTYPES", "BWD", "CONFORMANCE"
     );
     for o in ops {
         let api: Vec<&str> = o.names.iter().filter(|n| n.kind == "api").map(|n| n.name.as_str()).collect();
         println!(
-            "{:<38} {:<10} {:>3} {:<6} {:<24} {:<4} {}",
+            "{:<38} {:<10} {:>3} {:<6} {:<24} {:<4} {:<11} {}",
             o.name,
             o.plugins.join(","),
             o.version,
             o.devices.join(","),
             o.dtypes.join(","),
             if o.backward { "yes" } else { "no" },
+            conformance_column(o),
             api.join(", ")
         );
     }
@@ -99,8 +131,13 @@ fn print_show(o: &OpSummary) {
     println!("  attrs: {}", if o.attrs.is_empty() { "-".to_string() } else { o.attrs.join(", ") });
     println!("  kernels:");
     for k in &o.kernels {
+        let conf = match &k.conformance {
+            Some(ConformanceStatus { status, date: Some(d), cases: Some(n) }) => format!("{status} ({n} cases, {d})"),
+            Some(c) => c.status.clone(),
+            None => "untested".into(),
+        };
         println!(
-            "    {}/{:<5} {} {}  backward: {}",
+            "    {}/{:<5} {} {}  backward: {}  conformance: {conf}",
             k.device,
             k.dtype,
             k.plugin,
@@ -127,9 +164,15 @@ fn run(cli: Cli) -> Result<()> {
     for w in &reg.warnings {
         eprintln!("warning: {w}");
     }
+    let db_path = record::default_path();
+    let db = Db::load(&db_path).unwrap_or_else(|e| {
+        eprintln!("warning: conformance database ignored: {e}");
+        Db::default()
+    });
     match &cli.cmd {
         Cmd::List { json } => {
-            let ops = reg.summaries();
+            let mut ops = reg.summaries();
+            add_conformance(&mut ops, &db);
             if *json {
                 println!("{}", serde_json::to_string_pretty(&ops)?);
             } else {
@@ -141,7 +184,9 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("no loaded plugin exports `{name}` (see `ferrite-registry list`)");
             };
             let op = reg.op(id).context("op vanished")?;
-            let s = OpSummary::of(&reg, op);
+            let mut s = [OpSummary::of(&reg, op)];
+            add_conformance(&mut s, &db);
+            let [s] = s;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
