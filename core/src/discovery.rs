@@ -81,6 +81,6 @@ mod tests {
     }
 }
 
-/// The plugins a host loads when none are named: the reference ops, the SPP-net model and the
-/// digits dataset.
-pub const DEFAULT_PLUGINS: [&str; 3] = ["ops-ref", "model-spp-net", "dataset-digits"];
+/// The plugins a host loads when none are named, in load order: the reference ops, the fast CPU
+/// ops (after ops-ref, so their kernels win), the SPP-net model and the digits dataset.
+pub const DEFAULT_PLUGINS: [&str; 4] = ["ops-ref", "ops-cpu", "model-spp-net", "dataset-digits"];

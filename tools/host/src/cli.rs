@@ -62,6 +62,9 @@ pub struct TrainArgs {
     /// Optimizer.
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
+    /// Op library: `cpu` (fast kernels, default) or `ref` (reference kernels only).
+    #[arg(long, value_enum)]
+    pub ops: Option<crate::config::OpsKind>,
     /// Learning rate (default 0.05 for sgd, 0.001 for adamw).
     #[arg(long, value_name = "LR")]
     pub lr: Option<f64>,
@@ -100,6 +103,7 @@ impl TrainArgs {
             epochs: self.epochs,
             batch_size: self.batch_size,
             optimizer: self.optimizer,
+            ops: self.ops,
             lr: self.lr,
             momentum: self.momentum,
             weight_decay: self.weight_decay,

@@ -52,6 +52,17 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Which op library computes the model: the fast CPU kernels (default) or the reference ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OpsKind {
+    /// `ops-cpu`, loaded after `ops-ref` so its kernels win where it has them.
+    #[default]
+    Cpu,
+    /// `ops-ref` only: plain f64 loops, the oracle.
+    Ref,
+}
+
 /// Which optimizer trains the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -131,6 +142,8 @@ pub struct TrainConfig {
     pub model_config: toml::Table,
     /// Configuration of the dataset, passed to its factory as a TOML string (plus `size`).
     pub dataset_config: toml::Table,
+    /// Op library: `"cpu"` (fast kernels, default) or `"ref"` (reference kernels only).
+    pub ops: OpsKind,
 }
 
 impl Default for TrainConfig {
@@ -151,6 +164,7 @@ impl Default for TrainConfig {
             plugin_path: Vec::new(),
             model_config: toml::Table::new(),
             dataset_config: toml::Table::new(),
+            ops: OpsKind::Cpu,
         }
     }
 }
@@ -189,6 +203,8 @@ pub struct ConfigOverrides {
     pub model_config: Vec<String>,
     /// TOML snippets merged into [`TrainConfig::dataset_config`], in order.
     pub dataset_config: Vec<String>,
+    /// See [`TrainConfig::ops`].
+    pub ops: Option<OpsKind>,
 }
 
 impl TrainConfig {
@@ -238,6 +254,7 @@ impl TrainConfig {
             self.weight_decay = o.weight_decay;
         }
         set(&mut self.seed, &o.seed);
+        set(&mut self.ops, &o.ops);
         if o.run_dir.is_some() {
             self.run_dir = o.run_dir.clone();
         }

@@ -5,7 +5,7 @@ use ferrite_core::{discovery, Runtime};
 use std::path::{Path, PathBuf};
 
 /// Workspace packages of the default plugins, built on demand when running from a checkout.
-const DEFAULT_PACKAGES: [&str; 3] = ["ferrite-ops-ref", "ferrite-model-spp-net", "ferrite-dataset-digits"];
+const DEFAULT_PACKAGES: [&str; 4] = ["ferrite-ops-ref", "ferrite-ops-cpu", "ferrite-model-spp-net", "ferrite-dataset-digits"];
 
 /// Newest modification time of the files under `dir` (recursively).
 fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
@@ -82,9 +82,18 @@ pub fn load_path_plugins(extra: &[PathBuf]) -> Result<()> {
 /// `FERRITE_PLUGIN_PATH`, then beside this executable; then every other plugin found in
 /// `FERRITE_PLUGIN_PATH` and `extra`.
 pub fn load_default_plugins(extra: &[PathBuf]) -> Result<()> {
+    load_default_plugins_with(extra, crate::config::OpsKind::Cpu)
+}
+
+/// [`load_default_plugins`] choosing the op library (`ops-cpu` is skipped for
+/// [`crate::config::OpsKind::Ref`]).
+pub fn load_default_plugins_with(extra: &[PathBuf], ops: crate::config::OpsKind) -> Result<()> {
     build_default_plugins_if_in_workspace()?;
     let rt = Runtime::global();
     for name in discovery::DEFAULT_PLUGINS {
+        if name == "ops-cpu" && ops == crate::config::OpsKind::Ref {
+            continue;
+        }
         let dirs: Vec<PathBuf> = extra.iter().filter(|p| p.is_dir()).cloned().collect();
         let path = discovery::find_plugin_in(name, &dirs)?;
         let report = rt.load_plugin(&path).with_context(|| format!("loading plugin {name}"))?;

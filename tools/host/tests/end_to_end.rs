@@ -47,8 +47,27 @@ fn default_training_reaches_97_percent_at_both_sizes_and_checkpoint_reloads() {
 
     let (ok, out3, _) = ferrite(&["plugins"]);
     assert!(ok);
-    for p in ["ops-ref", "model-spp-net", "dataset-digits"] {
+    for p in ["ops-ref", "ops-cpu", "model-spp-net", "dataset-digits"] {
         assert!(out3.contains(p), "plugin {p} not listed:\n{out3}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn reference_ops_are_selectable_and_train_like_the_fast_ones() {
+    let dir = std::env::temp_dir().join(format!("ferrite-e2e-ops-{}", std::process::id()));
+    let mut finals = Vec::new();
+    for ops in ["ref", "cpu"] {
+        let run = dir.join(ops);
+        let (ok, out, err) = ferrite(&["train", "--ops", ops, "--epochs", "2", "--run-dir", run.to_str().unwrap()]);
+        assert!(ok, "train --ops {ops} failed:\n{out}\n{err}");
+        finals.push(accuracies(&out, "final test accuracy at "));
+    }
+    // Same seed, same data order: the kernels agree to rounding, so the accuracies agree to
+    // within one test sample (0.28%).
+    for ((s1, a1), (s2, a2)) in finals[0].iter().zip(&finals[1]) {
+        assert_eq!(s1, s2);
+        assert!((a1 - a2).abs() <= 0.3, "ops-ref {a1}% vs ops-cpu {a2}% at {s1}x{s1}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
