@@ -27,6 +27,7 @@ fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
 fn crate_dir(crate_name: &str) -> Option<PathBuf> {
     let rel = match crate_name {
         "ferrite-ops-ref" => "plugins/ops-ref",
+        "ferrite-ops-cpu" => "plugins/ops-cpu",
         "ferrite-model-spp-net" => "plugins/models/spp-net",
         "ferrite-dataset-digits" => "plugins/datasets/digits",
         "ferrite-test-swap-v1" => "tests/fixtures/swap-v1",
@@ -83,9 +84,28 @@ pub fn with_ops_ref() -> ferrite_sdk::Host {
     ferrite_core::host()
 }
 
+/// Loads ops-ref and then ops-cpu (whose kernels win where it has them) once per process.
+pub fn with_ops_cpu() -> ferrite_sdk::Host {
+    static LOADED: OnceLock<()> = OnceLock::new();
+    let host = with_ops_ref();
+    LOADED.get_or_init(|| {
+        Runtime::global().load_plugin(&plugin_path("ferrite-ops-cpu")).expect("load ops-cpu");
+    });
+    host
+}
+
 /// Reads a field case from `tests/cases/<id>.json` (the project's copy of the shared cases).
 pub fn field_case(id: &str) -> serde_json::Value {
     let p = workspace_root().join("tests").join("cases").join(format!("{id}.json"));
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
     serde_json::from_str(&text).expect("field case is JSON")
+}
+
+/// Name of the plugin whose kernel dispatch uses for `op` on the cpu with `dtype`.
+pub fn provider_of(op: &str, dtype: ferrite_sdk::DType) -> String {
+    let reg = Runtime::global().registry();
+    let (id, _) = reg.resolve(op).unwrap_or_else(|| panic!("{op} not registered"));
+    let entry = reg.op(id).expect("op entry");
+    let slot = entry.kernel(ferrite_sdk::abi::dtype::device_type::CPU, dtype).unwrap_or_else(|| panic!("no {op} kernel for {dtype}"));
+    reg.plugins[entry.providers[slot.provider].plugin].name.clone()
 }

@@ -5,7 +5,7 @@
 use ferrite_sdk::functional::{self as F, Reduction};
 use ferrite_sdk::nn::{Dropout, Module, Sequential};
 use ferrite_sdk::{DType, Host, Tensor};
-use ferrite_tests::{field_case, with_ops_ref};
+use ferrite_tests::{field_case, provider_of, with_ops_cpu, with_ops_ref};
 use serde_json::Value;
 
 fn floats(v: &Value) -> Vec<f64> {
@@ -30,9 +30,8 @@ fn param(host: &Host, v: &[f64], shape: &[usize], dtype: DType) -> Tensor {
     host.from_f64(v, shape, dtype).unwrap().requires_grad_(true).unwrap()
 }
 
-#[test]
-fn c01_adaptive_max_pool_bins_and_spp_gradient() {
-    let host = with_ops_ref();
+/// Body of C01, run on ops-ref and on ops-cpu.
+fn c01(host: Host) {
     let case = field_case("C01");
     let e = &case["expected"];
     // A: arange(25) 5x5 -> 3x3
@@ -55,9 +54,8 @@ fn c01_adaptive_max_pool_bins_and_spp_gradient() {
     close(&x.grad().unwrap().to_vec_f64().unwrap(), &floats(&e["C"]["grad_wrt_x"]), 0.0, "C grad");
 }
 
-#[test]
-fn c02_fully_masked_attention_row_is_zero_with_zero_gradient() {
-    let host = with_ops_ref();
+/// Body of C02, run on ops-ref and on ops-cpu.
+fn c02(host: Host) {
     let case = field_case("C02");
     let (inp, e) = (&case["input"], &case["expected"]);
     let q = param(&host, &floats(&inp["q"]), &[1, 1, 3, 2], DType::F64);
@@ -81,9 +79,8 @@ fn c02_fully_masked_attention_row_is_zero_with_zero_gradient() {
     }
 }
 
-#[test]
-fn c04_fp16_logsumexp_accumulates_wide_and_handles_neg_inf() {
-    let host = with_ops_ref();
+/// Body of C04, run on ops-ref and on ops-cpu.
+fn c04(host: Host) {
     let case = field_case("C04");
     let e = &case["expected"];
     let tol = case["tolerance"]["f16_output_abs"].as_f64().unwrap();
@@ -115,9 +112,8 @@ fn c04_fp16_logsumexp_accumulates_wide_and_handles_neg_inf() {
     close(&x.grad().unwrap().to_vec_f64().unwrap(), &floats(&e["D"]["grad"]), 1e-3, "D grad");
 }
 
-#[test]
-fn c05_low_precision_sum_and_mean_accumulate_in_f32_or_wider() {
-    let host = with_ops_ref();
+/// Body of C05, run on ops-ref and on ops-cpu.
+fn c05(host: Host) {
     let e = field_case("C05")["expected"].clone();
     let check = |dtype: DType, values: Vec<f64>, sum: f64, mean: f64, what: &str| {
         let n = values.len();
@@ -143,9 +139,8 @@ fn c05_low_precision_sum_and_mean_accumulate_in_f32_or_wider() {
     }
 }
 
-#[test]
-fn c06_cross_entropy_label_smoothing_ignores_ignored_samples() {
-    let host = with_ops_ref();
+/// Body of C06, run on ops-ref and on ops-cpu.
+fn c06(host: Host) {
     let case = field_case("C06");
     let (inp, e) = (&case["input"], &case["expected"]);
     let logits = param(&host, &floats(&inp["logits"]), &[3, 3], DType::F64);
@@ -272,4 +267,64 @@ fn c18_dropout_follows_module_mode_and_functional_flag() {
     d.eval();
     d.forward(&xg).unwrap().sum_all().unwrap().backward().unwrap();
     close(&xg.grad().unwrap().to_vec_f64().unwrap(), &floats(&e["grad_in_eval_mode"]), 0.0, "eval grad");
+}
+
+#[test]
+fn c01_adaptive_max_pool_bins_and_spp_gradient() {
+    c01(with_ops_ref());
+}
+
+#[test]
+fn c01_adaptive_max_pool_bins_and_spp_gradient_on_ops_cpu() {
+    let host = with_ops_cpu();
+    assert_eq!(provider_of("ferrite::spatial_pyramid_pool", DType::F32), "ops-cpu");
+    c01(host);
+}
+
+#[test]
+fn c02_fully_masked_attention_row_is_zero_with_zero_gradient() {
+    c02(with_ops_ref());
+}
+
+#[test]
+fn c02_fully_masked_attention_row_is_zero_with_zero_gradient_on_ops_cpu() {
+    let host = with_ops_cpu();
+    assert_eq!(provider_of("ferrite::scaled_dot_product_attention", DType::F64), "ops-cpu");
+    c02(host);
+}
+
+#[test]
+fn c04_fp16_logsumexp_accumulates_wide_and_handles_neg_inf() {
+    c04(with_ops_ref());
+}
+
+#[test]
+fn c04_fp16_logsumexp_accumulates_wide_and_handles_neg_inf_on_ops_cpu() {
+    let host = with_ops_cpu();
+    assert_eq!(provider_of("ferrite::logsumexp", DType::F16), "ops-cpu");
+    c04(host);
+}
+
+#[test]
+fn c05_low_precision_sum_and_mean_accumulate_in_f32_or_wider() {
+    c05(with_ops_ref());
+}
+
+#[test]
+fn c05_low_precision_sum_and_mean_accumulate_in_f32_or_wider_on_ops_cpu() {
+    let host = with_ops_cpu();
+    assert_eq!(provider_of("ferrite::sum", DType::BF16), "ops-cpu");
+    c05(host);
+}
+
+#[test]
+fn c06_cross_entropy_label_smoothing_ignores_ignored_samples() {
+    c06(with_ops_ref());
+}
+
+#[test]
+fn c06_cross_entropy_label_smoothing_ignores_ignored_samples_on_ops_cpu() {
+    let host = with_ops_cpu();
+    assert_eq!(provider_of("ferrite::cross_entropy", DType::F64), "ops-cpu");
+    c06(host);
 }
