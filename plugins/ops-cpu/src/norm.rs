@@ -3,7 +3,7 @@
 //! column sums over rows (parallel over column blocks).
 
 use crate::register::Call;
-use crate::typed::{bwd_views, par_chunks, par_for, store, sum, with_out, Float, SyncPtr};
+use crate::typed::{bwd_views, par_chunks, par_for, store, with_out, Float, SyncPtr};
 use crate::{cpu_op, with_float};
 use ferrite_sdk::abi::op::{ArgDesc, AttrDesc};
 use ferrite_sdk::abi::view::TensorView;
@@ -18,25 +18,17 @@ unsafe fn geom(c: &Call<'_>, x: &TensorView, w: Option<&TensorView>, b: Option<&
     Ok((lead.iter().product(), m, float_or(&c.attrs, 1, 1e-5)?))
 }
 
-/// Mean and `1/sqrt(var + eps)` of one row (two-pass, biased variance).
+/// Mean and `1/sqrt(var + eps)` of one row (two-pass, biased variance), accumulated in f64:
+/// when a row's variance is near `eps`, `rstd` amplifies every rounding error of the statistics
+/// (conformance found f32 gradients off by 4e-4 on such rows with f32 statistics).
 #[inline]
-fn stats<T: Float>(x: &[T], eps: T) -> (T, T) {
-    let n = T::of(x.len() as f64);
-    let mu = sum(x) / n;
-    let mut acc = [T::ZERO; 4];
-    let ch = x.chunks_exact(4);
-    let rest = ch.remainder();
-    for c in ch {
-        for k in 0..4 {
-            let d = c[k] - mu;
-            acc[k] += d * d;
-        }
-    }
-    let mut ss = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for &v in rest {
-        ss += (v - mu) * (v - mu);
-    }
-    (mu, T::ONE / (ss / n + eps).sqrt())
+/// Returned in f64 too: rounding the mean to f32 moves it by up to half an ulp of the values,
+/// which is all of `x - mean` when a row's values differ by an ulp.
+fn stats<T: Float>(x: &[T], eps: f64) -> (f64, f64) {
+    let n = x.len() as f64;
+    let mu = x.iter().map(|v| v.f64()).sum::<f64>() / n;
+    let ss: f64 = x.iter().map(|v| (v.f64() - mu) * (v.f64() - mu)).sum();
+    (mu, 1.0 / (ss / n + eps).sqrt())
 }
 
 /// `present(view)` for an optional input.
@@ -66,11 +58,11 @@ pub fn layer_norm_forward<T: Float>(c: &Call<'_>) -> Result<(), String> {
                 for (k, yr) in chunk.chunks_mut(m).enumerate() {
                     let r = r0 + k;
                     let xr = &x[r * m..(r + 1) * m];
-                    let (mu, rs) = stats(xr, T::of(eps));
+                    let (mu, rs) = stats(xr, eps);
                     // SAFETY (enclosing block): row r belongs to this chunk only.
-                    pm.slice(r, 1)[0] = mu;
-                    pr.slice(r, 1)[0] = rs;
-                    yr.iter_mut().zip(xr).for_each(|(o, &v)| *o = (v - mu) * rs);
+                    pm.slice(r, 1)[0] = T::of(mu);
+                    pr.slice(r, 1)[0] = T::of(rs);
+                    yr.iter_mut().zip(xr).for_each(|(o, &v)| *o = T::of((v.f64() - mu) * rs));
                     if let Some(w) = &w {
                         yr.iter_mut().zip(w.iter()).for_each(|(o, &wv)| *o = *o * wv);
                     }
@@ -107,10 +99,10 @@ pub fn layer_norm_backward<T: Float>(c: &Call<'_>) -> Result<(), String> {
         if g.len() != x.len() {
             return Err("layer_norm backward: gradient size differs from the input's".into());
         }
-        let mut st = vec![(T::ZERO, T::ZERO); rows];
+        let mut st = vec![(0f64, 0f64); rows];
         par_chunks(ctx, &mut st, 1, m, |r0, o| {
             for (k, s) in o.iter_mut().enumerate() {
-                *s = stats(&x[(r0 + k) * m..(r0 + k + 1) * m], T::of(eps));
+                *s = stats(&x[(r0 + k) * m..(r0 + k + 1) * m], eps);
             }
         });
         if let Some(dxv) = bw.dins[0] {
@@ -128,11 +120,12 @@ pub fn layer_norm_backward<T: Float>(c: &Call<'_>) -> Result<(), String> {
                             Some(w) => gh.iter_mut().zip(gr).zip(w.iter()).for_each(|((h, &gv), &wv)| *h = gv * wv),
                             None => gh.copy_from_slice(gr),
                         }
-                        let inv_m = T::ONE / T::of(m as f64);
-                        let mg = sum(&gh) * inv_m;
-                        let mgx = gh.iter().zip(xr).fold(T::ZERO, |a, (&h, &v)| a + h * ((v - mu) * rs)) * inv_m;
+                        // Row terms in f64, for the same reason as in `stats`.
+                        let inv_m = 1.0 / m as f64;
+                        let mg = gh.iter().map(|h| h.f64()).sum::<f64>() * inv_m;
+                        let mgx = gh.iter().zip(xr).map(|(&h, &v)| h.f64() * ((v.f64() - mu) * rs)).sum::<f64>() * inv_m;
                         for ((o, &h), &v) in d.iter_mut().zip(&gh).zip(xr) {
-                            *o = rs * (h - mg - (v - mu) * rs * mgx);
+                            *o = T::of(rs * (h.f64() - mg - (v.f64() - mu) * rs * mgx));
                         }
                     }
                 });
@@ -149,7 +142,7 @@ pub fn layer_norm_backward<T: Float>(c: &Call<'_>) -> Result<(), String> {
                 for (r, &(mu, rs)) in st.iter().enumerate() {
                     let (xr, gr) = (&x[r * m + j0..r * m + j1], &g[r * m + j0..r * m + j1]);
                     for (((a, b), &gv), &v) in ow.iter_mut().zip(ob.iter_mut()).zip(gr).zip(xr) {
-                        *a += gv * ((v - mu) * rs);
+                        *a += gv * T::of((v.f64() - mu) * rs);
                         *b += gv;
                     }
                 }
