@@ -17,7 +17,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-#[path = "../src/flash_attention_testhost.rs"]
+#[path = "../src/flash_attention/testhost.rs"]
 mod testhost;
 
 /// Counts live heap bytes and their peak.

@@ -16,7 +16,7 @@ use ferrite_sdk::kernel::Attr;
 use ferrite_sdk::{DType, Device};
 use std::time::Instant;
 
-#[path = "../src/flash_attention_testhost.rs"]
+#[path = "../src/flash_attention/testhost.rs"]
 mod testhost;
 
 /// A contiguous f32 tensor.
