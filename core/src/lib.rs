@@ -6,6 +6,7 @@
 //! * [`autograd`] — the define-by-run tape, `backward`, grad mode, version checks, hooks;
 //! * [`dispatch`] — op id → kernel by (device, dtype) in an immutable registry snapshot;
 //! * [`loader`] and [`runtime`] — loading plugins (`.so`) at run time, hot swap;
+//! * [`trust`] — which plugin files may be loaded (permissions, lock file);
 //! * [`host_api`] — the service table plugins and sdk users call.
 //!
 //! Plugins never link against this crate; they reach it only through
@@ -24,6 +25,7 @@ pub mod provider;
 pub mod runtime;
 pub mod tensor;
 pub mod threads;
+pub mod trust;
 
 pub use error::{CoreError, Result};
 pub use host_api::{host, host_api};

@@ -1,7 +1,9 @@
 //! Loading plugin `.so` files: content-addressed copy, dlopen through abi_stable's low-level
-//! calls, ABI/layout/version checks summarised to one line, never unloaded.
+//! calls, ABI/layout/version checks summarised to one line, never unloaded. Every file is vetted
+//! by a [`TrustPolicy`] before it is mapped.
 
 use crate::error::{CoreError, Result};
+use crate::trust::TrustPolicy;
 use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary, RootModule};
 use ferrite_registry::PluginMeta;
 use ferrite_sdk::abi::op::OpDesc;
@@ -67,21 +69,41 @@ fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join(format!("ferrite-plugins-{}", std::process::id())))
 }
 
-/// Loads a plugin file. The file is first copied to a name derived from its SHA-256, so a
-/// rebuilt file at the same path is a new library (dlopen caches by path) and the loaded code
-/// is never overwritten underneath the process.
+/// Loads a plugin file under the environment's trust policy ([`TrustPolicy::from_env`]); see
+/// [`load_with`]. Hosts go through [`crate::Runtime::load_plugin`], which uses the policy the
+/// host installed.
 pub fn load(path: &Path) -> Result<LoadedPlugin> {
+    let policy = TrustPolicy::from_env().map_err(|e| plugin_err(path, e))?;
+    let (loaded, warnings) = load_with(path, &policy)?;
+    for w in warnings {
+        eprintln!("ferrite warning: {w}");
+    }
+    Ok(loaded)
+}
+
+/// Loads a plugin file. Its bytes are read once, hashed and vetted by `policy` (permissions,
+/// lock) before anything is mapped; those same bytes are then copied to a name derived from
+/// their SHA-256 in a private cache, so a rebuilt file at the same path is a new library (dlopen
+/// caches by path) and the loaded code is never overwritten underneath the process. Returns the
+/// plugin and the warnings of refusals `policy.allow_unlocked` overrode.
+pub fn load_with(path: &Path, policy: &TrustPolicy) -> Result<(LoadedPlugin, Vec<String>)> {
     let bytes = std::fs::read(path).map_err(|e| plugin_err(path, format!("cannot read: {e}")))?;
     if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
         return Err(plugin_err(path, "not a shared library (no ELF header); is this really a plugin .so?"));
     }
     let sha = format!("{:x}", Sha256::digest(&bytes));
+    let warnings = policy.check(path, &sha).map_err(|e| plugin_err(path, e))?;
     let dir = cache_dir();
     std::fs::create_dir_all(&dir).map_err(|e| plugin_err(path, format!("cannot create {}: {e}", dir.display())))?;
+    crate::trust::perms::check_private_dir(&dir).map_err(|e| plugin_err(path, e))?;
     let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin.so".into());
     let copy = dir.join(format!("{}-{file_name}", &sha[..16]));
-    if !copy.exists() {
-        let tmp = dir.join(format!(".{}-{file_name}.tmp", &sha[..16]));
+    // An existing copy is reused only if it still holds exactly these bytes.
+    let intact = std::fs::read(&copy).is_ok_and(|b| b == bytes);
+    if !intact {
+        static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{}-{file_name}.tmp-{}-{n}", &sha[..16], std::process::id()));
         std::fs::write(&tmp, &bytes).and_then(|_| std::fs::rename(&tmp, &copy)).map_err(|e| plugin_err(path, format!("cannot copy: {e}")))?;
     }
 
@@ -101,12 +123,13 @@ pub fn load(path: &Path) -> Result<LoadedPlugin> {
         path: path.to_path_buf(),
         sha256: sha,
     };
-    Ok(LoadedPlugin {
+    let loaded = LoadedPlugin {
         meta: Arc::new(meta),
         ops: module.ops()().as_slice(),
         models: module.models()().as_slice(),
         datasets: module.datasets()().as_slice(),
-    })
+    };
+    Ok((loaded, warnings))
 }
 
 /// Semver check of the sdk a plugin was built with against the host's (same major; for 0.x the

@@ -3,6 +3,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::loader::{self, LoadedPlugin};
+use crate::trust::TrustPolicy;
 use arc_swap::{ArcSwap, Guard};
 use ferrite_registry::{IdTable, PluginMeta, Registry};
 use ferrite_sdk::abi::plugin::{DatasetBox, ModelBox};
@@ -14,7 +15,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 struct State {
     plugins: Vec<LoadedPlugin>,
+    /// Every plugin file loaded, in load order (hot-swapped versions included).
+    history: Vec<Arc<PluginMeta>>,
     ids: IdTable,
+    /// The trust policy; `None` until installed or first needed (then from the environment).
+    policy: Option<TrustPolicy>,
 }
 
 /// The runtime. Get it with [`Runtime::global`].
@@ -42,7 +47,7 @@ impl Runtime {
     pub fn global() -> &'static Runtime {
         static RT: OnceLock<Runtime> = OnceLock::new();
         RT.get_or_init(|| Runtime {
-            state: Mutex::new(State { plugins: Vec::new(), ids: IdTable::new() }),
+            state: Mutex::new(State { plugins: Vec::new(), history: Vec::new(), ids: IdTable::new(), policy: None }),
             current: ArcSwap::from_pointee(Registry::empty()),
             rng: Mutex::new(Rng::new(0x5EED)),
             threads: AtomicUsize::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -63,9 +68,18 @@ impl Runtime {
     /// Loads a plugin file. If a plugin with the same name is loaded, this is a hot swap: the
     /// new snapshot replaces the old one atomically, calls already running finish on the old
     /// code (which stays mapped), and later calls use the new kernels. Op ids do not change.
+    ///
+    /// The file is vetted first by the trust policy ([`Runtime::set_trust_policy`]; by default
+    /// [`TrustPolicy::from_env`]): refused if it or its directory is writable by other users,
+    /// or, with a lock file in force, if its SHA-256 is not the locked one.
     pub fn load_plugin(&self, path: &Path) -> Result<LoadReport> {
-        let loaded = loader::load(path)?;
+        let policy = self.trust_policy()?;
+        let (loaded, trust_warnings) = loader::load_with(path, &policy)?;
+        for w in &trust_warnings {
+            self.warn_once(w);
+        }
         let mut st = self.state();
+        st.history.push(loaded.meta.clone());
         let replaced = match st.plugins.iter().position(|p| p.meta.name == loaded.meta.name) {
             Some(i) => Some(std::mem::replace(&mut st.plugins[i], loaded.clone()).meta),
             None => {
@@ -92,6 +106,31 @@ impl Runtime {
             .collect();
         files.sort();
         files.iter().map(|f| self.load_plugin(f)).collect()
+    }
+
+    /// Installs the trust policy every later [`Runtime::load_plugin`] enforces (hosts call this
+    /// once at start-up with their `--lock` / `--allow-unlocked` flags).
+    pub fn set_trust_policy(&self, policy: TrustPolicy) {
+        self.state().policy = Some(policy);
+    }
+
+    /// The trust policy in force: the installed one, else the environment's (computed once).
+    ///
+    /// # Errors
+    /// The lock file from the environment cannot be read or parsed (every load then fails).
+    pub fn trust_policy(&self) -> Result<TrustPolicy> {
+        let mut st = self.state();
+        if st.policy.is_none() {
+            let policy = TrustPolicy::from_env().map_err(CoreError::Invalid)?;
+            st.policy = Some(policy);
+        }
+        Ok(st.policy.clone().expect("set above"))
+    }
+
+    /// Every plugin file loaded so far, in load order, including versions since replaced by a
+    /// hot swap (what `ferrite plugins lock` records).
+    pub fn load_history(&self) -> Vec<Arc<PluginMeta>> {
+        self.state().history.clone()
     }
 
     /// Loaded plugins in load order.

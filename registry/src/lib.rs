@@ -9,6 +9,7 @@
 //! or swapped, and publishes it atomically. Op ids come from an [`IdTable`] that outlives
 //! snapshots, so an id resolved once stays valid across hot swaps.
 
+pub mod diff;
 mod ids;
 mod listing;
 mod snapshot;

@@ -1,4 +1,5 @@
-//! The command line: `ferrite train | eval | plugins | bench | conformance` (clap derive).
+//! The command line: `ferrite train | eval | plugins | bench | conformance | new-plugin` (clap
+//! derive).
 
 use crate::config::{ConfigError, ConfigOverrides, OptimizerKind, TrainConfig};
 use clap::{Args, Parser, Subcommand};
@@ -12,6 +13,14 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Load plugins that are not in the lock file, changed since locked, or writable by other
+    /// users, with a warning (development only; also FERRITE_ALLOW_UNLOCKED=1).
+    #[arg(long, global = true)]
+    pub allow_unlocked: bool,
+    /// Plugin lock file to honour, or to write with `plugins lock` (default:
+    /// $FERRITE_PLUGIN_LOCK, else ./ferrite-plugins.lock).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
 }
 
 /// The subcommands.
@@ -31,6 +40,12 @@ pub enum Command {
     /// Check every kernel of a plugin against ops-ref (proptest, shrunk counterexamples);
     /// prints a pass/fail table, records it, exits non-zero on any failure.
     Conformance(ConformanceArgs),
+    /// Write a standalone plugin crate (op, model or dataset) with a working example, unit
+    /// tests and a check script, depending on ferrite-sdk only.
+    NewPlugin(NewPluginArgs),
+    /// Estimate per-device training memory (weights, gradients, optimizer state, activations)
+    /// by precision, optimizer, ZeRO stage and world size.
+    Mem(crate::mem::MemArgs),
 }
 
 /// `ferrite train`: every key of the config file has a flag; flags win over the file.
@@ -143,10 +158,30 @@ pub struct EvalArgs {
     pub plugin_path: Vec<PathBuf>,
 }
 
-/// `ferrite plugins`.
+/// `ferrite plugins [lock]`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct PluginsArgs {
     /// Plugin file or directory to load (repeatable).
+    #[arg(long = "plugin-path", value_name = "PATH")]
+    pub plugin_path: Vec<PathBuf>,
+    /// `lock`: record the plugins found instead of listing them.
+    #[command(subcommand)]
+    pub action: Option<PluginsAction>,
+}
+
+/// What `ferrite plugins` does besides listing.
+#[derive(Subcommand, Debug, Clone)]
+pub enum PluginsAction {
+    /// Write a lock file (--lock FILE, else ./ferrite-plugins.lock) with the name, version, file
+    /// name and SHA-256 of every plugin found (defaults and plugin path); later loads refuse
+    /// changed or unknown files.
+    Lock(PluginsLockArgs),
+}
+
+/// `ferrite plugins lock`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PluginsLockArgs {
+    /// Plugin file or directory to load and lock as well (repeatable).
     #[arg(long = "plugin-path", value_name = "PATH")]
     pub plugin_path: Vec<PathBuf>,
 }
@@ -169,6 +204,22 @@ pub struct ConformanceArgs {
     /// Do not record the results in the conformance database.
     #[arg(long)]
     pub no_record: bool,
+}
+
+/// `ferrite new-plugin`.
+#[derive(Args, Debug, Clone)]
+pub struct NewPluginArgs {
+    /// Crate and plugin name: lowercase letters, digits, `-`, `_` (e.g. `my-swish`).
+    pub name: String,
+    /// Which example the crate holds.
+    #[arg(long, value_enum)]
+    pub kind: crate::new_plugin::PluginKind,
+    /// The crate's directory (default ./NAME); must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Path of ferrite-sdk written into Cargo.toml (default: this checkout's sdk).
+    #[arg(long, value_name = "PATH")]
+    pub sdk_path: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -293,6 +344,19 @@ mod tests {
     }
 
     #[test]
+    fn plugins_lock_and_trust_flags_parse() {
+        let cli = parse(&["plugins", "lock", "--plugin-path", "d", "--lock", "x.lock", "--allow-unlocked"]).unwrap();
+        assert!(cli.allow_unlocked);
+        assert_eq!(cli.lock, Some(PathBuf::from("x.lock")));
+        let Command::Plugins(PluginsArgs { action: Some(PluginsAction::Lock(l)), .. }) = cli.command else { panic!() };
+        assert_eq!(l.plugin_path, vec![PathBuf::from("d")]);
+        let cli = parse(&["--allow-unlocked", "plugins"]).unwrap();
+        assert!(cli.allow_unlocked && cli.lock.is_none());
+        let Command::Plugins(p) = cli.command else { panic!() };
+        assert!(p.action.is_none());
+    }
+
+    #[test]
     fn conformance_parses() {
         let Command::Conformance(c) = parse(&["conformance", "--plugin", "x.so", "--op", "add", "--cases", "5"]).unwrap().command else {
             panic!()
@@ -301,5 +365,13 @@ mod tests {
         let Command::Conformance(c) = parse(&["conformance", "--plugin", "x.so"]).unwrap().command else { panic!() };
         assert_eq!(c.cases, ferrite_conformance::runner::DEFAULT_CASES);
         assert!(parse(&["conformance"]).is_err(), "--plugin is required");
+    }
+
+    #[test]
+    fn new_plugin_parses() {
+        let Command::NewPlugin(n) = parse(&["new-plugin", "my-op", "--kind", "op", "--dir", "d"]).unwrap().command else { panic!() };
+        assert_eq!((n.name.as_str(), n.kind, n.dir), ("my-op", crate::new_plugin::PluginKind::Op, Some(PathBuf::from("d"))));
+        assert!(parse(&["new-plugin", "x", "--kind", "comm"]).is_err());
+        assert!(parse(&["new-plugin", "x"]).is_err(), "--kind is required");
     }
 }

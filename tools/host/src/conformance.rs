@@ -37,5 +37,14 @@ pub fn run(args: &ConformanceArgs) -> Result<usize> {
         record::record_report(&path, &rep).map_err(anyhow::Error::msg).context("recording the results")?;
         println!("recorded in {}", path.display());
     }
+    // A run that compared nothing must not look like a pass: a plugin whose ops the reference
+    // does not implement (a new `contrib::` op, say) has no oracle yet.
+    let checked = rep.rows.iter().filter(|r| matches!(r.status, runner::Status::Pass | runner::Status::Fail)).count();
+    anyhow::ensure!(
+        checked > 0,
+        "nothing was checked: the reference implements none of {}'s kernels, so there is no oracle for them \
+         (test their math in the plugin's own unit tests; see docs/plugin-guide.md)",
+        args.plugin.display()
+    );
     Ok(rep.rows.iter().filter(|r| r.status == runner::Status::Fail).count())
 }

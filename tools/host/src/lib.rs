@@ -4,7 +4,8 @@
 //! validation), [`cli`] (clap command line), [`plugins`] (finding, building, loading plugins),
 //! [`hosted`] (safe wrappers over plugin models and datasets), [`train`] and [`eval`] (the
 //! commands), [`evaluate`] (test loss/accuracy), [`metrics`] (per-epoch CSV), [`plot`]
-//! (loss/accuracy PNG), [`atomic`] (write-then-rename), [`bench`] (`ferrite bench`).
+//! (loss/accuracy PNG), [`atomic`] (write-then-rename), [`bench`] (`ferrite bench`), [`new_plugin`]
+//! (`ferrite new-plugin`).
 
 #![warn(missing_docs)]
 
@@ -16,10 +17,13 @@ pub mod conformance;
 pub mod eval;
 pub mod evaluate;
 pub mod hosted;
+pub mod mem;
 pub mod metrics;
+pub mod new_plugin;
 pub mod plot;
 pub mod plugins;
 pub mod train;
+pub mod trust;
 
 pub use config::{ConfigError, ConfigOverrides, OptimizerKind, TrainConfig};
 pub use metrics::{EpochRecord, MetricsLog};

@@ -3,8 +3,8 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use ferrite_host::cli::{Cli, Command};
-use ferrite_host::{bench, conformance, eval, plugins, train};
+use ferrite_host::cli::{Cli, Command, PluginsAction, PluginsArgs};
+use ferrite_host::{bench, conformance, eval, new_plugin, plugins, train, trust};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -19,6 +19,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let locking = matches!(&cli.command, Command::Plugins(PluginsArgs { action: Some(_), .. }));
+    if !locking {
+        trust::install_policy(cli.lock.as_deref(), cli.allow_unlocked)?;
+    }
     match cli.command {
         Command::Train(args) => {
             let cfg = args.load_config(SystemTime::now()).context("ferrite train")?;
@@ -46,6 +50,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Mem(args) => ferrite_host::mem::run(&args),
         Command::Bench(args) => {
             plugins::load_default_plugins(&[])?;
             for p in &args.plugin {
@@ -57,6 +62,15 @@ fn run(cli: Cli) -> Result<()> {
             let command_line = std::env::args().collect::<Vec<_>>().join(" ");
             bench::run(&args, &command_line)
         }
+        Command::Plugins(PluginsArgs { plugin_path, action: Some(PluginsAction::Lock(lock)) }) => {
+            let paths: Vec<_> = plugin_path.into_iter().chain(lock.plugin_path).collect();
+            let (file, locked) = trust::lock_plugins(cli.lock.as_deref(), cli.allow_unlocked, &paths)?;
+            for e in &locked.plugins {
+                println!("{:<16} {:<8} {:<32} {}", e.name, e.version, e.file, e.sha256);
+            }
+            println!("locked {} plugin file(s) in {}", locked.plugins.len(), file.display());
+            Ok(())
+        }
         Command::Plugins(args) => {
             plugins::load_default_plugins(&args.plugin_path)?;
             plugins::print_plugins();
@@ -65,6 +79,19 @@ fn run(cli: Cli) -> Result<()> {
         Command::Conformance(args) => {
             let failed = conformance::run(&args)?;
             anyhow::ensure!(failed == 0, "{failed} kernel(s) failed conformance (see the counterexamples above)");
+            Ok(())
+        }
+        Command::NewPlugin(args) => {
+            let sdk_path = match args.sdk_path {
+                Some(p) => std::path::absolute(&p).with_context(|| format!("--sdk-path {}", p.display()))?,
+                None => new_plugin::default_sdk_path()?,
+            };
+            let dir = args.dir.unwrap_or_else(|| args.name.clone().into());
+            let p = new_plugin::NewPlugin { name: args.name, kind: args.kind, dir, sdk_path };
+            new_plugin::generate(&p).context("ferrite new-plugin")?;
+            let ident = p.name.replace('-', "_");
+            println!("wrote {} ({} plugin exporting `{}`)", p.dir.display(), p.kind.as_str(), p.kind.export_name(&ident));
+            println!("next: cd {} && cargo test --release && cargo build --release && ./check.sh", p.dir.display());
             Ok(())
         }
     }

@@ -5,14 +5,21 @@
 //! ops-ref itself), looked up by the plugin file's SHA-256 in the database `ferrite
 //! conformance` writes (`$FERRITE_CONFORMANCE_DB`, else `~/.cache/ferrite/conformance.json`).
 //!
+//! `diff OLD.so NEW.so` compares two builds' exports; `check PATH.so` loads one in a child
+//! process and runs its kernels against ops-ref (see [`diff_cmd`] and [`check`]).
+//!
 //! Plugins: the defaults (`ops-ref`, `model-spp-net`, `dataset-digits`) found on
 //! `FERRITE_PLUGIN_PATH` or beside this executable, plus any `--plugin NAME|PATH`.
+
+mod check;
+mod diff_cmd;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use ferrite_core::{discovery, Runtime};
 use ferrite_conformance::record::{self, Db};
 use ferrite_registry::{ConformanceStatus, OpSummary};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "ferrite-registry", version, about = "List Ferrite's exported op names and their kernels")]
@@ -42,6 +49,47 @@ enum Cmd {
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// What changed between two builds of a plugin: exported names, op versions, schemas,
+    /// kernel coverage, models, datasets, plugin and sdk versions, ABI compatibility.
+    ///
+    /// Loads both files' descriptors without registering them. Exit status: 0 identical,
+    /// 1 different, 2 error (e.g. a file that does not load; the error is reported).
+    Diff {
+        /// The old build (`.so`).
+        old: PathBuf,
+        /// The new build (`.so`).
+        new: PathBuf,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Loads a plugin in a child process (a crash cannot take this tool down) and reports its
+    /// ABI status, name, versions, exports and the conformance of its kernels against ops-ref.
+    ///
+    /// Exit status: 0 loaded and conformant, 1 crashed (signal reported), failed to load or
+    /// failed conformance, 2 error of this tool.
+    Check {
+        /// The plugin file (`.so`).
+        path: PathBuf,
+        /// Proptest cases per kernel.
+        #[arg(long, default_value_t = check::DEFAULT_CASES)]
+        cases: u32,
+        /// Reference plugin (default: ops-ref, found like the default plugins).
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        /// Also print the child's JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Internal: the child process of `check`.
+    #[command(name = "__check-child", hide = true)]
+    CheckChild {
+        path: PathBuf,
+        #[arg(long, default_value_t = check::DEFAULT_CASES)]
+        cases: u32,
+        #[arg(long)]
+        reference: Option<PathBuf>,
     },
 }
 
@@ -149,7 +197,17 @@ fn print_show(o: &OpSummary) {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let code = match &cli.cmd {
+        Cmd::Diff { old, new, json } => Some(diff_cmd::run(old, new, *json)),
+        Cmd::Check { path, cases, reference, json } => Some(check::run(path, *cases, reference.as_deref(), *json)),
+        Cmd::CheckChild { path, cases, reference } => Some(check::child(path, *cases, reference.as_deref())),
+        _ => None,
+    };
+    if let Some(code) = code {
+        return std::process::ExitCode::from(code);
+    }
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -193,6 +251,7 @@ fn run(cli: Cli) -> Result<()> {
                 print_show(&s);
             }
         }
+        Cmd::Diff { .. } | Cmd::Check { .. } | Cmd::CheckChild { .. } => unreachable!("handled in main"),
     }
     Ok(())
 }

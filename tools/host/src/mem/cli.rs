@@ -1,0 +1,63 @@
+//! `ferrite mem` arguments and the printed table.
+
+use super::model::{estimate, Activations, MemPlan, Optimizer, Precision};
+use anyhow::Result;
+
+/// `ferrite mem`: per-device memory of training by precision, optimizer, ZeRO stage and world
+/// size (ZeRO paper §3.1; activations per Korthikanti et al. 2022).
+#[derive(clap::Args, Debug, Clone)]
+pub struct MemArgs {
+    /// Number of parameters (e.g. 7e9).
+    #[arg(long, value_name = "N")]
+    pub params: f64,
+    /// Training precision.
+    #[arg(long, value_enum, default_value = "bf16")]
+    pub precision: Precision,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value = "adamw")]
+    pub optimizer: Optimizer,
+    /// ZeRO stage (0 = plain data parallel, 1 = optimizer state, 2 = + gradients, 3 = + weights).
+    #[arg(long, default_value_t = 0)]
+    pub zero: u8,
+    /// Data-parallel world size.
+    #[arg(long, default_value_t = 1)]
+    pub world_size: u64,
+    /// Transformer activations: layers,hidden,heads,seq,batch (per device).
+    #[arg(long, value_name = "L,H,A,S,B", value_delimiter = ',', num_args = 5)]
+    pub transformer: Option<Vec<u64>>,
+}
+
+fn gb(bytes: f64) -> String {
+    format!("{:.1} GB", bytes / 1e9)
+}
+
+/// Prints the estimate (decimal GB, as the ZeRO paper).
+pub fn run(args: &MemArgs) -> Result<()> {
+    let activations = args.transformer.as_ref().map(|v| Activations { layers: v[0], hidden: v[1], heads: v[2], seq: v[3], batch: v[4] });
+    let plan = MemPlan {
+        params: args.params,
+        precision: args.precision,
+        optimizer: args.optimizer,
+        zero_stage: args.zero,
+        world_size: args.world_size,
+        activations,
+    };
+    let e = estimate(&plan).map_err(anyhow::Error::msg)?;
+    println!(
+        "{:.3e} parameters, {:?}, {:?}, ZeRO stage {}, world size {}",
+        args.params, args.precision, args.optimizer, args.zero, args.world_size
+    );
+    println!("  weights        {}", gb(e.params));
+    println!("  gradients      {}", gb(e.grads));
+    println!("  optimizer      {}  (incl. fp32 master weights under mixed precision)", gb(e.optimizer));
+    if activations.is_some() {
+        println!("  activations    {}", gb(e.activations));
+    }
+    println!("  model states   {}  per device", gb(e.model_states()));
+    if args.zero == 0 {
+        // Without sharding every device holds all model states.
+        println!("  ({:.0} bytes per parameter)", e.model_states() / args.params);
+    }
+    println!("  total          {}  per device", gb(e.total()));
+    Ok(())
+}
