@@ -27,3 +27,12 @@ pub mod trust;
 
 pub use config::{ConfigError, ConfigOverrides, OptimizerKind, TrainConfig};
 pub use metrics::{EpochRecord, MetricsLog};
+
+/// Restores the default `SIGPIPE` action, so `ferrite ... | head` ends quietly like other Unix
+/// tools instead of panicking on a closed pipe (Rust ignores `SIGPIPE` by default).
+pub fn restore_sigpipe() {
+    // SAFETY: setting a signal disposition to its default at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

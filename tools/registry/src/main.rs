@@ -197,6 +197,7 @@ fn print_show(o: &OpSummary) {
 }
 
 fn main() -> std::process::ExitCode {
+    ferrite_host::restore_sigpipe();
     let cli = Cli::parse();
     let code = match &cli.cmd {
         Cmd::Diff { old, new, json } => Some(diff_cmd::run(old, new, *json)),
