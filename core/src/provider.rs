@@ -24,12 +24,11 @@ pub struct KernelInfo {
     pub has_backward: bool,
 }
 
-/// Every kernel of the loaded plugin named `plugin`.
+/// Every kernel of the loaded plugin named `plugin` (or the build staged under that label,
+/// see [`Runtime::stage`]).
 pub fn kernels_of(plugin: &str) -> Result<Vec<KernelInfo>> {
     let p = Runtime::global()
-        .plugins()
-        .into_iter()
-        .find(|p| p.meta.name == plugin)
+        .plugin_named(plugin)
         .ok_or_else(|| CoreError::Invalid(format!("no loaded plugin is named `{plugin}`")))?;
     Ok(p.ops
         .iter()
@@ -46,9 +45,7 @@ pub fn kernels_of(plugin: &str) -> Result<Vec<KernelInfo>> {
 
 fn find(op: &str, plugin: &str, device_type: i32, dtype: DType) -> Result<(&'static OpDesc, KernelEntry)> {
     let p = Runtime::global()
-        .plugins()
-        .into_iter()
-        .find(|p| p.meta.name == plugin)
+        .plugin_named(plugin)
         .ok_or_else(|| CoreError::Invalid(format!("no loaded plugin is named `{plugin}`")))?;
     let desc = p
         .ops
@@ -91,9 +88,7 @@ pub fn forward_of(op: &str, plugin: &str, inputs: &[Option<Tensor>], attrs: &[At
 
 fn find_desc(op: &str, plugin: &str) -> Result<&'static OpDesc> {
     let p = Runtime::global()
-        .plugins()
-        .into_iter()
-        .find(|p| p.meta.name == plugin)
+        .plugin_named(plugin)
         .ok_or_else(|| CoreError::Invalid(format!("no loaded plugin is named `{plugin}`")))?;
     p.ops
         .iter()

@@ -20,6 +20,9 @@ struct State {
     ids: IdTable,
     /// The trust policy; `None` until installed or first needed (then from the environment).
     policy: Option<TrustPolicy>,
+    /// Loaded but not installed builds, under a label: visible to [`crate::provider`] (so the
+    /// conformance suite can call their kernels) but never to dispatch.
+    staged: Vec<(String, LoadedPlugin)>,
 }
 
 /// The runtime. Get it with [`Runtime::global`].
@@ -47,7 +50,7 @@ impl Runtime {
     pub fn global() -> &'static Runtime {
         static RT: OnceLock<Runtime> = OnceLock::new();
         RT.get_or_init(|| Runtime {
-            state: Mutex::new(State { plugins: Vec::new(), history: Vec::new(), ids: IdTable::new(), policy: None }),
+            state: Mutex::new(State { plugins: Vec::new(), history: Vec::new(), ids: IdTable::new(), policy: None, staged: Vec::new() }),
             current: ArcSwap::from_pointee(Registry::empty()),
             rng: Mutex::new(Rng::new(0x5EED)),
             threads: AtomicUsize::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
@@ -78,7 +81,17 @@ impl Runtime {
         for w in &trust_warnings {
             self.warn_once(w);
         }
+        Ok(self.install_loaded(loaded))
+    }
+
+    /// Installs an already loaded plugin (from [`loader::load_with`], vetted by the caller):
+    /// the one code path behind [`Runtime::load_plugin`]. If a plugin with the same name is
+    /// installed this is a hot swap: a new registry snapshot replaces the old one atomically,
+    /// calls already running finish on the old code (which stays mapped), later calls use the
+    /// new kernels. Op ids do not change. A staged copy of the same build is dropped.
+    pub fn install_loaded(&self, loaded: LoadedPlugin) -> LoadReport {
         let mut st = self.state();
+        st.staged.retain(|(_, p)| !Arc::ptr_eq(&p.meta, &loaded.meta));
         st.history.push(loaded.meta.clone());
         let replaced = match st.plugins.iter().position(|p| p.meta.name == loaded.meta.name) {
             Some(i) => Some(std::mem::replace(&mut st.plugins[i], loaded.clone()).meta),
@@ -91,7 +104,39 @@ impl Runtime {
         let reg = Registry::build(&list, &mut st.ids);
         let warnings = reg.warnings.clone();
         self.current.store(Arc::new(reg));
-        Ok(LoadReport { plugin: loaded.meta, replaced, warnings })
+        LoadReport { plugin: loaded.meta, replaced, warnings }
+    }
+
+    /// Makes a loaded but not installed build callable through [`crate::provider`] under
+    /// `label` (which must not be an installed plugin's name), without touching dispatch: how
+    /// a candidate build is checked before [`Runtime::install_loaded`]. Replaces an earlier
+    /// build staged under the same label.
+    ///
+    /// # Errors
+    /// `label` is the name of an installed plugin.
+    pub fn stage(&self, label: &str, loaded: LoadedPlugin) -> Result<()> {
+        let mut st = self.state();
+        if st.plugins.iter().any(|p| p.meta.name == label) {
+            return Err(CoreError::Invalid(format!("cannot stage a build as `{label}`: a loaded plugin has that name")));
+        }
+        st.staged.retain(|(l, _)| l != label);
+        st.staged.push((label.to_string(), loaded));
+        Ok(())
+    }
+
+    /// Withdraws the build staged under `label` (if any).
+    pub fn unstage(&self, label: &str) {
+        self.state().staged.retain(|(l, _)| l != label);
+    }
+
+    /// The installed plugin named `name`, else the build staged under the label `name`.
+    pub fn plugin_named(&self, name: &str) -> Option<LoadedPlugin> {
+        let st = self.state();
+        st.plugins
+            .iter()
+            .find(|p| p.meta.name == name)
+            .or_else(|| st.staged.iter().find(|(l, _)| l == name).map(|(_, p)| p))
+            .cloned()
     }
 
     /// Loads every `*.so` in `dir` whose file name starts with `prefix` (e.g. `libferrite_`).

@@ -9,23 +9,30 @@ use std::fmt::Write;
 pub fn table(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "conformance of {} {} (sha256 {}) against ops-ref", r.plugin, r.version, short_sha(&r.sha256));
-    let _ = writeln!(s, "{:<40} {:<6} {:<5} {:<8} {:>5} {:>8} {:>8}", "OP", "DEVICE", "DTYPE", "STATUS", "CASES", "REJECTED", "ERR/TOL");
+    let _ = writeln!(s, "{:<40} {:<6} {:<5} {:<11} {:>5} {:>8} {:>8}", "OP", "DEVICE", "DTYPE", "STATUS", "CASES", "REJECTED", "ERR/TOL");
     for row in &r.rows {
         let err = match row.status {
-            Status::Pass => format!("{:.3}", row.worst),
-            Status::Fail => "-".to_string(),
-            Status::Untested(_) => "-".to_string(),
+            Status::Pass | Status::SelfPass => format!("{:.3}", row.worst),
+            Status::Fail | Status::SelfFail | Status::Untested(_) => "-".to_string(),
         };
-        let _ = writeln!(s, "{:<40} {:<6} {:<5} {:<8} {:>5} {:>8} {:>8}", row.op, row.device, row.dtype.short(), row.status.as_str(), row.cases, row.rejected, err);
+        let _ = writeln!(s, "{:<40} {:<6} {:<5} {:<11} {:>5} {:>8} {:>8}", row.op, row.device, row.dtype.short(), row.status.as_str(), row.cases, row.rejected, err);
     }
-    let (pass, fail) = (count(r, "pass"), count(r, "fail"));
+    let pass = r.rows.iter().filter(|x| x.status.is_pass()).count();
+    let fail = r.rows.iter().filter(|x| x.status.is_fail()).count();
+    let selfc = r.rows.iter().filter(|x| x.status.is_self()).count();
     let _ = writeln!(s, "{pass} passed, {fail} failed, {} untested", r.rows.len() - pass - fail);
+    if selfc > 0 {
+        let _ = writeln!(
+            s,
+            "{selfc} kernels marked (self) have no reference kernel: checked for self-consistency (each dtype against the plugin's own f64 kernel, its f64 backward against finite differences) on inputs generated from the op schema"
+        );
+    }
     for row in &r.rows {
         if let Status::Untested(why) = &row.status {
             let _ = writeln!(s, "untested {} {}/{}: {why}", row.op, row.device, row.dtype.short());
         }
     }
-    for row in r.rows.iter().filter(|r| r.status == Status::Fail) {
+    for row in r.rows.iter().filter(|r| r.status.is_fail()) {
         if let Some(f) = &row.failure {
             let _ = writeln!(s, "\nFAIL {} {}/{}: {}", row.op, row.device, row.dtype.short(), f.mismatch.part);
             let _ = writeln!(s, "  {}", f.mismatch.detail);
@@ -37,10 +44,6 @@ pub fn table(r: &Report) -> String {
         }
     }
     s
-}
-
-fn count(r: &Report, status: &str) -> usize {
-    r.rows.iter().filter(|x| x.status.as_str() == status).count()
 }
 
 /// The first 16 hex digits of a SHA-256.

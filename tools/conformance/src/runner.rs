@@ -56,18 +56,37 @@ pub enum Status {
     Pass,
     /// A case disagreed.
     Fail,
+    /// No reference kernel: every case agreed with the plugin's own f64 kernel (and, for f64,
+    /// its backward with finite differences of its forward), on inputs generated from the schema.
+    SelfPass,
+    /// No reference kernel, and a self-consistency case failed.
+    SelfFail,
     /// Not checked; the reason.
     Untested(String),
 }
 
 impl Status {
-    /// `pass`, `fail` or `untested`.
+    /// `pass`, `fail`, `pass (self)`, `fail (self)` or `untested`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Fail => "fail",
+            Status::SelfPass => "pass (self)",
+            Status::SelfFail => "fail (self)",
             Status::Untested(_) => "untested",
         }
+    }
+    /// A failure, against the reference or in self-consistency mode.
+    pub fn is_fail(&self) -> bool {
+        matches!(self, Status::Fail | Status::SelfFail)
+    }
+    /// A pass, against the reference or in self-consistency mode.
+    pub fn is_pass(&self) -> bool {
+        matches!(self, Status::Pass | Status::SelfPass)
+    }
+    /// Checked in self-consistency mode (no reference kernel).
+    pub fn is_self(&self) -> bool {
+        matches!(self, Status::SelfPass | Status::SelfFail)
     }
 }
 
@@ -117,7 +136,7 @@ pub struct Report {
 impl Report {
     /// Whether no kernel failed (untested kernels do not fail the run).
     pub fn passed(&self) -> bool {
-        self.rows.iter().all(|r| r.status != Status::Fail)
+        self.rows.iter().all(|r| !r.status.is_fail())
     }
     /// The row of `(op, dtype)`.
     pub fn row(&self, op: &str, dtype: DType) -> Option<&Row> {
@@ -131,28 +150,53 @@ fn canonical(op: &str) -> String {
     reg.resolve(op).and_then(|(id, _)| reg.op(id)).map_or_else(|| op.to_string(), |e| e.name.clone())
 }
 
-/// Runs one kernel.
-fn run_kernel(cfg: &RunConfig, op: &str, device: &str, dtype: DType, backward: bool, ref_kernels: &[ferrite_core::provider::KernelInfo]) -> Row {
+/// Runs one kernel. When the reference has no kernel of the op, a float kernel is checked in
+/// self-consistency mode instead: inputs come from the op's schema ([`cases::schema`]) and the
+/// plugin's own cpu f64 kernel serves as the reference (forward and backward), and the f64
+/// kernel's backward is checked against finite differences of its forward.
+fn run_kernel(
+    cfg: &RunConfig,
+    k: &ferrite_core::provider::KernelInfo,
+    own_kernels: &[ferrite_core::provider::KernelInfo],
+    ref_kernels: &[ferrite_core::provider::KernelInfo],
+) -> Row {
+    let (op, device, dtype, backward) = (k.op.as_str(), device_type_name(k.device_type), k.dtype, k.has_backward);
     let mut row = Row { op: op.to_string(), device: device.to_string(), dtype, status: Status::Pass, cases: 0, worst: 0.0, rejected: 0, failure: None };
     let ref_dt = if dtype.is_float() { DType::F64 } else { dtype };
-    let Some(rk) = ref_kernels.iter().find(|k| k.op == op && k.dtype == ref_dt && device_type_name(k.device_type) == "cpu") else {
-        row.status = Status::Untested(format!("{} has no cpu/{} kernel of {op}", cfg.reference, ref_dt.short()));
-        return row;
+    let is_cpu_f64 = |kk: &&ferrite_core::provider::KernelInfo| kk.op == op && kk.dtype == ref_dt && device_type_name(kk.device_type) == "cpu";
+    let (reference, ref_backward, strategy) = match ref_kernels.iter().find(is_cpu_f64) {
+        Some(rk) => {
+            let Some(strategy) = cases::strategy(op, &cfg.opts) else {
+                row.status = Status::Untested("no input generator for this op".into());
+                return row;
+            };
+            (cfg.reference.clone(), rk.has_backward, strategy)
+        }
+        None => {
+            let own = own_kernels.iter().find(is_cpu_f64).filter(|_| dtype.is_float());
+            let (Some(own), Some(strategy)) = (own, cases::schema::strategy(op, &cfg.opts)) else {
+                row.status = Status::Untested(format!(
+                    "{} has no cpu/{} kernel of {op}, and no self-consistency check applies (needs a float op with a cpu/f64 kernel and a schema the generic generator handles)",
+                    cfg.reference,
+                    ref_dt.short()
+                ));
+                return row;
+            };
+            row.status = Status::SelfPass;
+            (cfg.plugin.clone(), own.has_backward, strategy)
+        }
     };
-    let Some(strategy) = cases::strategy(op, &cfg.opts) else {
-        row.status = Status::Untested("no input generator for this op".into());
-        return row;
-    };
+    let self_mode = row.status == Status::SelfPass;
     if device != "cpu" {
         row.status = Status::Untested(format!("device {device}: inputs are built on the cpu"));
         return row;
     }
     let target = Target {
         plugin: cfg.plugin.clone(),
-        reference: cfg.reference.clone(),
+        reference,
         dtype,
         backward,
-        ref_backward: rk.has_backward,
+        ref_backward,
         fd_elements: cfg.fd_elements,
     };
     let config = Config { cases: cfg.cases, failure_persistence: None, max_shrink_iters: 2048, ..Config::default() };
@@ -183,7 +227,7 @@ fn run_kernel(cfg: &RunConfig, op: &str, device: &str, dtype: DType, backward: b
     match result {
         Ok(()) => {}
         Err(TestError::Fail(reason, case)) => {
-            row.status = Status::Fail;
+            row.status = if self_mode { Status::SelfFail } else { Status::Fail };
             let mismatch = check_case(&case, &target).err().unwrap_or(Mismatch {
                 part: "check".into(),
                 max_abs_err: f64::NAN,
@@ -196,20 +240,21 @@ fn run_kernel(cfg: &RunConfig, op: &str, device: &str, dtype: DType, backward: b
     row
 }
 
-/// Runs the suite on every kernel of `cfg.plugin` (both plugins must be loaded).
+/// Runs the suite on every kernel of `cfg.plugin` (both plugins must be loaded; `cfg.plugin`
+/// may also be the label of a staged candidate build, see `Runtime::stage`).
 ///
 /// # Errors
 /// When either plugin is not loaded.
 pub fn run(cfg: &RunConfig) -> Result<Report, String> {
-    let plugins = Runtime::global().plugins();
-    let meta = plugins.iter().find(|p| p.meta.name == cfg.plugin).map(|p| p.meta.clone()).ok_or_else(|| format!("plugin `{}` is not loaded", cfg.plugin))?;
+    // An installed plugin, or a candidate build staged under that label (`Runtime::stage`).
+    let meta = Runtime::global().plugin_named(&cfg.plugin).map(|p| p.meta).ok_or_else(|| format!("plugin `{}` is not loaded", cfg.plugin))?;
     let kernels = kernels_of(&cfg.plugin).map_err(|e| e.to_string())?;
     let ref_kernels = kernels_of(&cfg.reference).map_err(|e| e.to_string())?;
     let only = cfg.op.as_deref().map(canonical);
     let mut rows: Vec<Row> = kernels
         .iter()
         .filter(|k| only.as_ref().is_none_or(|o| *o == k.op))
-        .map(|k| run_kernel(cfg, &k.op, device_type_name(k.device_type), k.dtype, k.has_backward, &ref_kernels))
+        .map(|k| run_kernel(cfg, k, &kernels, &ref_kernels))
         .collect();
     rows.sort_by(|a, b| (&a.op, &a.device, a.dtype.short()).cmp(&(&b.op, &b.device, b.dtype.short())));
     Ok(Report { plugin: meta.name.clone(), version: meta.version.clone(), sha256: meta.sha256.clone(), rows })

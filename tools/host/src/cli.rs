@@ -105,6 +105,11 @@ pub struct TrainArgs {
     /// (repeatable; `size` comes from --sizes).
     #[arg(long = "dataset-config", value_name = "TOML")]
     pub dataset_config: Vec<String>,
+    /// Watch the loaded plugin files: a rebuilt plugin is checked against ops-ref by the
+    /// conformance suite and hot-swapped in between optimizer steps only if it passes; every
+    /// decision is printed and appended to <run_dir>/plugins.log.
+    #[arg(long = "watch-plugins")]
+    pub watch_plugins: bool,
 }
 
 impl TrainArgs {
@@ -127,6 +132,7 @@ impl TrainArgs {
             plugin_path: self.plugin_path.clone(),
             model_config: self.model_config.clone(),
             dataset_config: self.dataset_config.clone(),
+            watch_plugins: self.watch_plugins.then_some(true),
         }
     }
 

@@ -144,6 +144,11 @@ pub struct TrainConfig {
     pub dataset_config: toml::Table,
     /// Op library: `"cpu"` (fast kernels, default) or `"ref"` (reference kernels only).
     pub ops: OpsKind,
+    /// Watch the loaded plugin files: a new build at the same path is checked by the
+    /// conformance suite and hot-swapped in between optimizer steps only if it passes
+    /// (decisions go to stdout and `<run_dir>/plugins.log`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub watch_plugins: bool,
 }
 
 impl Default for TrainConfig {
@@ -165,6 +170,7 @@ impl Default for TrainConfig {
             model_config: toml::Table::new(),
             dataset_config: toml::Table::new(),
             ops: OpsKind::Cpu,
+            watch_plugins: false,
         }
     }
 }
@@ -205,6 +211,8 @@ pub struct ConfigOverrides {
     pub dataset_config: Vec<String>,
     /// See [`TrainConfig::ops`].
     pub ops: Option<OpsKind>,
+    /// See [`TrainConfig::watch_plugins`].
+    pub watch_plugins: Option<bool>,
 }
 
 impl TrainConfig {
@@ -255,6 +263,7 @@ impl TrainConfig {
         }
         set(&mut self.seed, &o.seed);
         set(&mut self.ops, &o.ops);
+        set(&mut self.watch_plugins, &o.watch_plugins);
         if o.run_dir.is_some() {
             self.run_dir = o.run_dir.clone();
         }

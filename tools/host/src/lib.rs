@@ -4,7 +4,8 @@
 //! validation), [`cli`] (clap command line), [`plugins`] (finding, building, loading plugins),
 //! [`hosted`] (safe wrappers over plugin models and datasets), [`train`] and [`eval`] (the
 //! commands), [`evaluate`] (test loss/accuracy), [`metrics`] (per-epoch CSV), [`plot`]
-//! (loss/accuracy PNG), [`atomic`] (write-then-rename), [`bench`] (`ferrite bench`), [`new_plugin`]
+//! (loss/accuracy PNG), [`atomic`] (write-then-rename), [`watch`] (hot swap of rebuilt plugins, gated by
+//! conformance), [`bench`] (`ferrite bench`), [`new_plugin`]
 //! (`ferrite new-plugin`).
 
 #![warn(missing_docs)]
@@ -24,6 +25,7 @@ pub mod plot;
 pub mod plugins;
 pub mod train;
 pub mod trust;
+pub mod watch;
 
 pub use config::{ConfigError, ConfigOverrides, OptimizerKind, TrainConfig};
 pub use metrics::{EpochRecord, MetricsLog};

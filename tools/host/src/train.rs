@@ -129,6 +129,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut log = MetricsLog::new();
     let batch_size = cfg.batch_size as usize;
     let epochs = cfg.epochs;
+    // `--watch-plugins`: new builds of the loaded plugins are checked and swapped in only at
+    // step boundaries, so every optimizer step runs entirely on one build.
+    let mut watcher = cfg.watch_plugins.then(|| crate::watch::PluginWatcher::of_loaded("ops-ref"));
+    let plugins_log = run_dir.join("plugins.log");
+    if let Some(w) = &watcher {
+        println!("watching {} plugin file(s) for new builds (decisions in {})", w.paths().len(), plugins_log.display());
+    }
 
     for epoch in 1..=epochs {
         let t0 = Instant::now();
@@ -146,6 +153,12 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         bar.set_prefix(format!("{epoch}/{epochs}"));
         let mut sums = vec![(0.0f64, 0usize, 0usize); data.len()];
         for (di, idx) in &plan {
+            if let Some(w) = watcher.as_mut() {
+                for event in w.poll() {
+                    bar.suspend(|| crate::watch::record(&event, &plugins_log))
+                        .with_context(|| format!("writing {}", plugins_log.display()))?;
+                }
+            }
             let (x, y) = data[*di].batch(split::TRAIN, idx)?;
             let logits = model.forward(&x)?;
             let loss = F::cross_entropy(&logits, &y, None, -100, 0.0, Reduction::Mean)?;

@@ -62,7 +62,7 @@ fn conformance(path: &Path, snap: &PluginSnapshot, sha: &str, cases: u32, refere
     let failed: Vec<String> = rep
         .rows
         .iter()
-        .filter(|row| row.status == Status::Fail)
+        .filter(|row| row.status.is_fail())
         .map(|row| format!("{} {}/{}", row.op, row.device, row.dtype.short()))
         .collect();
     let untested = rep.rows.iter().filter(|row| matches!(row.status, Status::Untested(_))).count();

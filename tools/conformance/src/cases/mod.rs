@@ -6,6 +6,7 @@ pub mod gather;
 pub mod nn;
 pub mod pointwise;
 pub mod reduce;
+pub mod schema;
 
 use crate::case::Case;
 use crate::gen::Opts;
