@@ -33,6 +33,7 @@ fn crate_dir(crate_name: &str) -> Option<PathBuf> {
         "ferrite-test-swap-v1" => "tests/fixtures/swap-v1",
         "ferrite-test-swap-v2" => "tests/fixtures/swap-v2",
         "ferrite-test-abi-mismatch" => "tests/fixtures/abi-mismatch",
+        "ferrite-test-sdk-major" => "tests/fixtures/sdk-major",
         "ferrite-test-broken-ops" => "tests/fixtures/broken-ops",
         "ferrite-test-broken-ops-v2" => "tests/fixtures/broken-ops-v2",
         _ => return None,

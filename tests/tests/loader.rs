@@ -50,6 +50,13 @@ fn plugin_built_for_another_abi_is_refused_in_one_line() {
     assert!(e.len() < 400, "summarised, not abi_stable's full report: {e}");
 }
 
+#[test]
+fn plugin_built_against_another_sdk_major_is_refused_in_one_line() {
+    let e = load_err(&plugin_path("ferrite-test-sdk-major"));
+    assert!(e.contains("ferrite-sdk 2.0.0") && e.contains(ferrite_sdk::SDK_VERSION) && e.contains("rebuild"), "{e}");
+    assert_eq!(e.lines().count(), 1, "one line: {e}");
+}
+
 fn add_flavor(host: &Host, v: f32) -> f32 {
     let x = host.from_slice(&[v], &[1]).unwrap();
     call1!("test::add_flavor", [Some(&x)], []).unwrap().to_vec::<f32>().unwrap()[0]
