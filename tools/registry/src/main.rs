@@ -24,7 +24,8 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(name = "ferrite-registry", version, about = "List Ferrite's exported op names and their kernels")]
 struct Cli {
-    /// Extra plugin to load (a name searched on FERRITE_PLUGIN_PATH, or a path); repeatable.
+    /// Plugin to load (a name searched on FERRITE_PLUGIN_PATH, or a path); repeatable. `list`
+    /// then shows only the kernels of the plugins given this way.
     #[arg(long = "plugin", global = true)]
     plugins: Vec<String>,
     /// Load only the plugins given with --plugin.
@@ -41,6 +42,9 @@ enum Cmd {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only kernels for this device type (`cpu`, `cuda`).
+        #[arg(long)]
+        device: Option<String>,
     },
     /// One op by any of its names: schema, names, kernels.
     Show {
@@ -93,7 +97,8 @@ enum Cmd {
     },
 }
 
-fn load(cli: &Cli) -> Result<()> {
+/// Loads the plugins and returns the names of those given with `--plugin`.
+fn load(cli: &Cli) -> Result<Vec<String>> {
     let rt = Runtime::global();
     if !cli.no_defaults {
         ferrite_host::plugins::build_default_plugins_if_in_workspace()?;
@@ -107,14 +112,41 @@ fn load(cli: &Cli) -> Result<()> {
         }
     }
     ferrite_host::plugins::load_path_plugins(&[])?;
+    let mut named = Vec::new();
     for name in &cli.plugins {
         let p = discovery::find_plugin(name)?;
-        rt.load_plugin(&p).with_context(|| format!("loading {name}"))?;
+        named.push(rt.load_plugin(&p).with_context(|| format!("loading {name}"))?.plugin.name.clone());
     }
     if rt.plugins().is_empty() {
         bail!("no plugin loaded: build them (cargo build --release) or set FERRITE_PLUGIN_PATH");
     }
-    Ok(())
+    Ok(named)
+}
+
+/// Keeps only the kernels of `plugins` (all when empty) on `device` (all when `None`); `None`
+/// when nothing is left. Coverage fields are recomputed from the kept kernels.
+fn filter_summary(mut o: OpSummary, plugins: &[String], device: Option<&str>) -> Option<OpSummary> {
+    if plugins.is_empty() && device.is_none() {
+        return Some(o);
+    }
+    o.kernels.retain(|k| (plugins.is_empty() || plugins.contains(&k.plugin)) && device.is_none_or(|d| k.device == d));
+    if o.kernels.is_empty() {
+        return None;
+    }
+    let uniq = |v: Vec<String>| {
+        let mut out: Vec<String> = Vec::new();
+        for x in v {
+            if !out.contains(&x) {
+                out.push(x);
+            }
+        }
+        out
+    };
+    o.plugins = uniq(o.kernels.iter().map(|k| k.plugin.clone()).collect());
+    o.devices = uniq(o.kernels.iter().map(|k| k.device.clone()).collect());
+    o.dtypes = uniq(o.kernels.iter().map(|k| k.dtype.clone()).collect());
+    o.backward = o.kernels.iter().all(|k| k.backward);
+    Some(o)
 }
 
 /// Fills each kernel's conformance status from `db`.
@@ -218,7 +250,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    load(&cli)?;
+    let named = load(&cli)?;
     let reg = Runtime::global().registry();
     for w in &reg.warnings {
         eprintln!("warning: {w}");
@@ -229,8 +261,9 @@ fn run(cli: Cli) -> Result<()> {
         Db::default()
     });
     match &cli.cmd {
-        Cmd::List { json } => {
-            let mut ops = reg.summaries();
+        Cmd::List { json, device } => {
+            let mut ops: Vec<OpSummary> =
+                reg.summaries().into_iter().filter_map(|o| filter_summary(o, &named, device.as_deref())).collect();
             add_conformance(&mut ops, &db);
             if *json {
                 println!("{}", serde_json::to_string_pretty(&ops)?);

@@ -47,3 +47,19 @@ fn show_resolves_api_names_and_rejects_unknown_ones() {
     let (ok, _, err) = registry(&["show", "no.such.op"]);
     assert!(!ok && err.contains("no.such.op"), "{err}");
 }
+
+#[test]
+fn list_filters_by_plugin_and_device() {
+    let (ok, out, err) = registry(&["list", "--json", "--plugin", "ops-cpu"]);
+    assert!(ok, "{err}");
+    let ops: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let ops = ops.as_array().unwrap();
+    assert!(ops.iter().any(|o| o["name"] == "ferrite::conv2d"), "ops-cpu provides conv2d");
+    assert!(!ops.iter().any(|o| o["name"] == "ferrite::nll_loss"), "ops-cpu has no nll_loss kernel");
+    for o in ops {
+        assert!(o["kernels"].as_array().unwrap().iter().all(|k| k["plugin"] == "ops-cpu"), "{o}");
+    }
+    let (ok, out, _) = registry(&["list", "--json", "--device", "cuda"]);
+    assert!(ok);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().len(), 0, "no cuda kernels");
+}
