@@ -8,7 +8,7 @@ use arc_swap::{ArcSwap, Guard};
 use ferrite_registry::{IdTable, PluginMeta, Registry};
 use ferrite_sdk::abi::plugin::{DatasetBox, ModelBox};
 use ferrite_sdk::rng::Rng;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,6 +32,8 @@ pub struct Runtime {
     rng: Mutex<Rng>,
     threads: AtomicUsize,
     warned: Mutex<HashSet<String>>,
+    /// Version pins: canonical op name → the version its names resolve to.
+    pins: Mutex<HashMap<String, u32>>,
 }
 
 /// What [`Runtime::load_plugin`] did.
@@ -55,6 +57,7 @@ impl Runtime {
             rng: Mutex::new(Rng::new(0x5EED)),
             threads: AtomicUsize::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
             warned: Mutex::new(HashSet::new()),
+            pins: Mutex::new(HashMap::new()),
         })
     }
 
@@ -210,17 +213,97 @@ impl Runtime {
     }
 
     /// Resolves an exported name to an op id; deprecated names warn once and name their
-    /// replacement.
+    /// replacement. Ops are keyed by (canonical name, version): a bare name (canonical, API
+    /// name or alias) resolves to the version pinned with [`Runtime::pin_op_version`], else to
+    /// the newest loaded version; `name@N` resolves to version N. An unknown version is a
+    /// one-line error listing the loaded ones.
+    ///
+    /// Pins apply here, at resolution: ids resolved before a pin (e.g. cached by the sdk's
+    /// call sites) keep their meaning, since an id names one version for the life of the
+    /// process.
     pub fn resolve_op(&self, name: &str) -> Result<u32> {
         let reg = self.registry();
-        match reg.resolve(name) {
-            Some((id, ferrite_registry::NameKind::Deprecated { replacement })) => {
-                self.warn_once(&format!("`{name}` is deprecated; use `{replacement}` instead"));
-                Ok(id)
-            }
-            Some((id, _)) => Ok(id),
-            None => Err(CoreError::UnknownOp(name.to_string())),
+        let (base, explicit) = ferrite_registry::split_version(name);
+        let found = match explicit {
+            Some(v) if reg.resolve(name).is_some() => reg.resolve(name).map(|(id, k)| (id, k, v)),
+            Some(v) => match reg.resolve_version(base, v) {
+                Some((id, k)) => Some((id, k, v)),
+                None => {
+                    let versions = reg.versions_of(base);
+                    if versions.is_empty() {
+                        return Err(CoreError::UnknownOp(name.to_string()));
+                    }
+                    return Err(CoreError::Invalid(format!(
+                        "`{base}` has no loaded version {v} (loaded versions: {})",
+                        join_versions(&versions)
+                    )));
+                }
+            },
+            None => reg.resolve(name).map(|(id, k)| (id, k, 0)),
+        };
+        let Some((mut id, kind, _)) = found else {
+            return Err(CoreError::UnknownOp(name.to_string()));
+        };
+        if let ferrite_registry::NameKind::Deprecated { replacement } = kind {
+            self.warn_once(&format!("`{name}` is deprecated; use `{replacement}` instead"));
         }
+        if explicit.is_none() {
+            let canonical = reg.op(id).map(|o| o.name.clone()).unwrap_or_default();
+            let pin = self.pins.lock().unwrap_or_else(|e| e.into_inner()).get(&canonical).copied();
+            if let Some(pin) = pin {
+                id = match reg.resolve_version(name, pin).or_else(|| reg.resolve_version(&canonical, pin)) {
+                    Some((pid, _)) => pid,
+                    None => {
+                        return Err(CoreError::Invalid(format!(
+                            "`{name}` is pinned to version {pin} of `{canonical}`, which is not loaded (loaded versions: {})",
+                            join_versions(&reg.versions_of(&canonical))
+                        )))
+                    }
+                };
+            }
+        }
+        Ok(id)
+    }
+
+    /// Pins the op that `name` names (its canonical name or any API name or alias; no `@N`
+    /// suffix) to `version`: later [`Runtime::resolve_op`] calls with any of its bare names
+    /// give that version instead of the newest. Ids resolved before the pin keep their
+    /// meaning (an id always names one version), so pin before the first call that uses
+    /// the op (e.g. right after loading plugins).
+    ///
+    /// # Errors
+    /// No loaded plugin exports `name`, or `version` of it is not loaded (one line, listing
+    /// the loaded versions).
+    pub fn pin_op_version(&self, name: &str, version: u32) -> Result<()> {
+        let reg = self.registry();
+        let Some((id, _)) = reg.resolve(name) else {
+            return Err(CoreError::UnknownOp(name.to_string()));
+        };
+        let canonical = reg.op(id).map(|o| o.name.clone()).unwrap_or_else(|| name.to_string());
+        let versions = reg.versions_of(&canonical);
+        if !versions.contains(&version) {
+            return Err(CoreError::Invalid(format!(
+                "cannot pin `{name}` to version {version}: loaded versions of `{canonical}` are {}",
+                join_versions(&versions)
+            )));
+        }
+        self.pins.lock().unwrap_or_else(|e| e.into_inner()).insert(canonical, version);
+        Ok(())
+    }
+
+    /// Removes the version pin of the op `name` names (if any): its bare names resolve to the
+    /// newest loaded version again.
+    pub fn unpin_op_version(&self, name: &str) {
+        let reg = self.registry();
+        let canonical = reg.resolve(name).and_then(|(id, _)| reg.op(id)).map_or_else(|| name.to_string(), |o| o.name.clone());
+        self.pins.lock().unwrap_or_else(|e| e.into_inner()).remove(&canonical);
+    }
+
+    /// The version pins in force: (canonical op name, version), sorted by name.
+    pub fn op_version_pins(&self) -> Vec<(String, u32)> {
+        let mut v: Vec<(String, u32)> = self.pins.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        v.sort();
+        v
     }
 
     /// Prints a warning to stderr once per distinct message.
@@ -249,6 +332,14 @@ impl Runtime {
     /// Sets the thread count kernels may use (at least 1).
     pub fn set_num_threads(&self, n: usize) {
         self.threads.store(n.max(1), Ordering::Relaxed);
+    }
+}
+
+fn join_versions(v: &[u32]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -16,4 +16,4 @@ mod snapshot;
 
 pub use ids::IdTable;
 pub use listing::{ConformanceStatus, KernelSummary, NameSummary, OpSummary};
-pub use snapshot::{KernelSlot, NameKind, OpEntry, PluginMeta, Provider, Registry};
+pub use snapshot::{split_version, version_key, KernelSlot, NameKind, OpEntry, PluginMeta, Provider, Registry};

@@ -57,7 +57,7 @@ pub struct OpSummary {
     pub id: u32,
     /// Canonical name.
     pub name: String,
-    /// Op version (of the schema's provider).
+    /// Op version; each loaded version of an op is its own summary (its own row).
     pub version: u32,
     /// One-line summary.
     pub doc: String,
@@ -150,7 +150,7 @@ impl OpSummary {
         OpSummary {
             id: op.id,
             name: op.name.clone(),
-            version: schema.version,
+            version: op.version,
             doc: schema.doc.as_str().to_string(),
             plugins,
             names,
@@ -166,10 +166,11 @@ impl OpSummary {
 }
 
 impl Registry {
-    /// Summaries of every op, sorted by canonical name.
+    /// Summaries of every op version, sorted by canonical name, then version (two loaded
+    /// versions of an op are two rows).
     pub fn summaries(&self) -> Vec<OpSummary> {
         let mut v: Vec<OpSummary> = self.ops().map(|o| OpSummary::of(self, o)).collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v.sort_by(|a, b| a.name.cmp(&b.name).then(a.version.cmp(&b.version)));
         v
     }
 }

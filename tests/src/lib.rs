@@ -36,6 +36,7 @@ fn crate_dir(crate_name: &str) -> Option<PathBuf> {
         "ferrite-test-sdk-major" => "tests/fixtures/sdk-major",
         "ferrite-test-broken-ops" => "tests/fixtures/broken-ops",
         "ferrite-test-broken-ops-v2" => "tests/fixtures/broken-ops-v2",
+        "ferrite-test-versions-v2" => "tests/fixtures/versions-v2",
         _ => return None,
     };
     Some(workspace_root().join(rel))

@@ -18,6 +18,9 @@
 //! [model_config]               # passed verbatim (as TOML) to the model factory
 //! [dataset_config]             # passed to the dataset factory; `size` is set from `sizes`
 //! test_fraction = 0.2
+//!
+//! [op_versions]                # pin ops to a loaded version (default: the newest loaded)
+//! "test::add_flavor" = 1
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -149,6 +152,11 @@ pub struct TrainConfig {
     /// (decisions go to stdout and `<run_dir>/plugins.log`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub watch_plugins: bool,
+    /// Op version pins: op name (canonical, API name or alias) → the version its names resolve
+    /// to, instead of the newest loaded one. Applied after the plugins are loaded and before
+    /// training ([`TrainConfig::pin_op_versions`]); each pinned version must be loaded.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub op_versions: std::collections::BTreeMap<String, u32>,
 }
 
 impl Default for TrainConfig {
@@ -171,6 +179,7 @@ impl Default for TrainConfig {
             dataset_config: toml::Table::new(),
             ops: OpsKind::Cpu,
             watch_plugins: false,
+            op_versions: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -343,8 +352,25 @@ impl TrainConfig {
                 return bad(format!("weight_decay must be >= 0, got {wd}"));
             }
         }
+        if let Some(name) = self.op_versions.keys().find(|n| n.trim().is_empty() || n.contains('@')) {
+            return bad(format!("op_versions: key {name:?} must be an op name without an `@` version"));
+        }
         if self.dataset_config.contains_key("size") {
             return bad("dataset_config.size is set from `sizes`; remove it and use sizes = [...]".into());
+        }
+        Ok(())
+    }
+
+    /// Applies [`TrainConfig::op_versions`] to the global runtime (call after loading the
+    /// plugins, before training).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`], one line, when an op is not loaded or the pinned version of
+    /// it is not (the message lists the loaded versions).
+    pub fn pin_op_versions(&self) -> Result<(), ConfigError> {
+        let rt = ferrite_core::Runtime::global();
+        for (name, &version) in &self.op_versions {
+            rt.pin_op_version(name, version).map_err(|e| ConfigError::Invalid(format!("op_versions: {e}")))?;
         }
         Ok(())
     }
@@ -485,6 +511,17 @@ mod tests {
             assert!(matches!(e, ConfigError::Parse { .. }), "{text}: {msg}");
             assert!(msg.starts_with("cfg.toml: ") && msg.contains(needle) && !msg.contains('\n'), "{text}: {msg}");
         }
+    }
+
+    #[test]
+    fn op_versions_table_parses_round_trips_and_rejects_versioned_keys() {
+        let c = TrainConfig::from_toml_str("[op_versions]\n\"test::add_flavor\" = 1\n", "t").unwrap();
+        assert_eq!(c.op_versions.get("test::add_flavor"), Some(&1));
+        let again = TrainConfig::from_toml_str(&c.to_toml().unwrap(), "t").unwrap();
+        assert_eq!(again.op_versions, c.op_versions);
+        let bad = TrainConfig::from_toml_str("[op_versions]\n\"test::add_flavor@2\" = 1\n", "t").unwrap();
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("op_versions") && e.lines().count() == 1, "{e}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => {
             let cfg = args.load_config(SystemTime::now()).context("ferrite train")?;
             plugins::load_default_plugins_with(&cfg.plugin_path, cfg.ops)?;
+            cfg.pin_op_versions().context("ferrite train")?;
             let s = train::train(&cfg)?;
             for (size, acc) in &s.test_accuracy {
                 println!("final test accuracy at {size}x{size}: {:.2}%", 100.0 * acc);

@@ -46,11 +46,12 @@ enum Cmd {
         #[arg(long)]
         device: Option<String>,
     },
-    /// One op by any of its names: schema, names, kernels.
+    /// One op by any of its names: schema, names, kernels. A bare name shows every loaded
+    /// version of the op; `name@N` shows version N only.
     Show {
-        /// Canonical name, API name, alias or deprecated name.
+        /// Canonical name, API name, alias or deprecated name, optionally with `@N` (a version).
         name: String,
-        /// JSON instead of text.
+        /// JSON instead of text (an object; an array of objects when several versions are shown).
         #[arg(long)]
         json: bool,
     },
@@ -272,17 +273,32 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Show { name, json } => {
+            let (base, explicit) = ferrite_registry::split_version(name);
             let Some((id, _)) = reg.resolve(name) else {
+                let versions = reg.versions_of(base);
+                if explicit.is_some() && !versions.is_empty() {
+                    let list: Vec<String> = versions.iter().map(|v| v.to_string()).collect();
+                    bail!("`{base}` has no loaded version {} (loaded versions: {})", explicit.unwrap_or(0), list.join(", "));
+                }
                 bail!("no loaded plugin exports `{name}` (see `ferrite-registry list`)");
             };
             let op = reg.op(id).context("op vanished")?;
-            let mut s = [OpSummary::of(&reg, op)];
+            let entries = if explicit.is_some() { vec![op] } else { reg.op_versions(&op.name) };
+            let mut s: Vec<OpSummary> = entries.into_iter().map(|o| OpSummary::of(&reg, o)).collect();
             add_conformance(&mut s, &db);
-            let [s] = s;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
+                if s.len() == 1 {
+                    println!("{}", serde_json::to_string_pretty(&s[0])?);
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&s)?);
+                }
             } else {
-                print_show(&s);
+                for (i, o) in s.iter().enumerate() {
+                    if i > 0 {
+                        println!();
+                    }
+                    print_show(o);
+                }
             }
         }
         Cmd::Diff { .. } | Cmd::Check { .. } | Cmd::CheckChild { .. } => unreachable!("handled in main"),
