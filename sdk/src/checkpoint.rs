@@ -75,6 +75,22 @@ fn to_from_le(bytes: &mut [u8], size: usize) {
 }
 
 /// Row-major little-endian bytes of `t` (any supported dtype, any layout).
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::checkpoint::{tensor_from_le_bytes, tensor_to_le_bytes};
+/// let t = host.from_slice(&[1.0f32, 2.0], &[2])?;
+/// let bytes = tensor_to_le_bytes(&t)?;
+/// assert_eq!(bytes.len(), 8);
+/// let back = tensor_from_le_bytes(&host, DType::F32, &[2], &bytes)?;
+/// assert_eq!(back.to_vec::<f32>()?, vec![1.0, 2.0]);
+/// # Ok(())
+/// # }
+/// ```
 pub fn tensor_to_le_bytes(t: &Tensor) -> Result<Vec<u8>> {
     let dtype = t.dtype();
     let n = t.numel().checked_mul(dtype.size()).ok_or_else(|| Error::Invalid("tensor too large".into()))?;
@@ -90,6 +106,18 @@ pub fn tensor_to_le_bytes(t: &Tensor) -> Result<Vec<u8>> {
 /// # Errors
 /// [`Error::Invalid`] if `bytes.len()` is not `numel × dtype size`; [`Error::Host`] if the core
 /// rejects it.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// let t = ferrite_sdk::checkpoint::tensor_from_le_bytes(&host, DType::U8, &[3], &[1, 2, 3])?;
+/// assert_eq!(t.to_vec::<u8>()?, vec![1, 2, 3]);
+/// # Ok(())
+/// # }
+/// ```
 pub fn tensor_from_le_bytes(host: &Host, dtype: DType, shape: &[usize], bytes: &[u8]) -> Result<Tensor> {
     let need = shape.iter().try_fold(dtype.size(), |a, &d| a.checked_mul(d));
     if need != Some(bytes.len()) {
@@ -117,6 +145,21 @@ pub fn tensor_from_le_bytes(host: &Host, dtype: DType, shape: &[usize], bytes: &
 /// # Errors
 /// [`Error::Invalid`] for duplicate names, the reserved name `__metadata__`, or a dtype
 /// safetensors cannot hold; [`Error::Host`] if a tensor cannot be read.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::checkpoint::{load_safetensors_bytes, to_safetensors_bytes};
+/// let t = host.arange(3, DType::I64)?;
+/// let bytes = to_safetensors_bytes(&[("ids".to_string(), t)], None)?;
+/// let back = load_safetensors_bytes(&host, &bytes)?;
+/// assert_eq!(back[0].1.to_vec::<i64>()?, vec![0, 1, 2]);
+/// # Ok(())
+/// # }
+/// ```
 pub fn to_safetensors_bytes(tensors: &[(String, Tensor)], metadata: Option<HashMap<String, String>>) -> Result<Vec<u8>> {
     let mut seen = HashSet::new();
     let mut raw = Vec::with_capacity(tensors.len());
@@ -147,6 +190,17 @@ fn temp_path(path: &Path) -> PathBuf {
 ///
 /// # Errors
 /// [`Error::Checkpoint`] for any I/O failure.
+///
+/// # Examples
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("ferrite-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("out.bin");
+/// ferrite_sdk::checkpoint::write_atomic(&path, b"hello").unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);
     let write = || -> std::io::Result<()> {
@@ -179,6 +233,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// # Errors
 /// [`Error::Invalid`] for duplicate or reserved names; [`Error::Host`] if a tensor cannot be
 /// read; [`Error::Checkpoint`] for I/O failures.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use std::collections::HashMap;
+/// let w = host.randn(&[3, 2], 0.0, 1.0, DType::F32)?;
+/// let meta = HashMap::from([("epoch".to_string(), "3".to_string())]);
+/// ferrite_sdk::save_safetensors("model.safetensors", &[("w".to_string(), w.clone())], Some(meta))?;
+/// let back = ferrite_sdk::load_safetensors(&host, "model.safetensors")?;
+/// assert_eq!(back[0].0, "w");
+/// assert_eq!(back[0].1.to_vec::<f32>()?, w.to_vec::<f32>()?);
+/// let meta = ferrite_sdk::checkpoint::load_safetensors_metadata("model.safetensors")?;
+/// assert_eq!(meta["epoch"], "3");
+/// # Ok(())
+/// # }
+/// ```
 pub fn save_safetensors(path: impl AsRef<Path>, tensors: &[(String, Tensor)], metadata: Option<HashMap<String, String>>) -> Result<()> {
     let bytes = to_safetensors_bytes(tensors, metadata)?;
     write_atomic(path.as_ref(), &bytes)
@@ -190,6 +263,19 @@ pub fn save_safetensors(path: impl AsRef<Path>, tensors: &[(String, Tensor)], me
 /// # Errors
 /// [`Error::Safetensors`] for a malformed file (see [`validate_safetensors`]); [`Error::Host`] if
 /// the core cannot create a tensor.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// let bytes = std::fs::read("model.safetensors").unwrap();
+/// let tensors = ferrite_sdk::checkpoint::load_safetensors_bytes(&host, &bytes)?;
+/// # let _ = tensors;
+/// # Ok(())
+/// # }
+/// ```
 pub fn load_safetensors_bytes(host: &Host, bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
     let records = validate_safetensors(bytes)?;
     records
@@ -204,6 +290,20 @@ pub fn load_safetensors_bytes(host: &Host, bytes: &[u8]) -> Result<Vec<(String, 
 /// # Errors
 /// [`Error::Checkpoint`] if the file cannot be read; [`Error::Safetensors`] (with the path) if
 /// it is malformed; [`Error::Host`] if the core cannot create a tensor.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// let tensors = ferrite_sdk::load_safetensors(&host, "model.safetensors")?;
+/// for (name, t) in &tensors {
+///     println!("{name}: {:?} {}", t.shape(), t.dtype());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub fn load_safetensors(host: &Host, path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
     let path = path.as_ref();
     let bytes = fs::read(path).map_err(|e| ckpt_err(path, e))?;
@@ -217,6 +317,18 @@ pub fn load_safetensors(host: &Host, path: impl AsRef<Path>) -> Result<Vec<(Stri
 ///
 /// # Errors
 /// As [`load_safetensors`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// let meta = ferrite_sdk::checkpoint::load_safetensors_metadata("model.safetensors")?;
+/// println!("{:?}", meta.get("epoch"));
+/// # Ok(())
+/// # }
+/// ```
 pub fn load_safetensors_metadata(path: impl AsRef<Path>) -> Result<HashMap<String, String>> {
     let path = path.as_ref();
     let bytes = fs::read(path).map_err(|e| ckpt_err(path, e))?;

@@ -21,8 +21,14 @@ pub static DATASETS: [DatasetDesc];
 
 /// Exports the plugin's root module (the one symbol the loader looks for).
 ///
-/// ```ignore
+/// Put it once at the crate root of a `cdylib` plugin; every `reference_op!` (and other
+/// registration) in the crate is then exported.
+///
+/// # Examples
+///
+/// ```no_run
 /// ferrite_sdk::export_plugin!(name: "ops-ref", version: env!("CARGO_PKG_VERSION"));
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! export_plugin {
@@ -61,6 +67,43 @@ macro_rules! export_plugin {
 /// compute, any float dtype). See `plugins/ops-ref` for many examples.
 ///
 /// `backward:` takes `some(path)` or `none`.
+///
+/// # Examples
+///
+/// ```no_run
+/// use ferrite_sdk::abi::op::{ArgDesc, AttrDesc};
+/// use ferrite_sdk::kernel::{reference::Meta, Array, Attrs};
+/// use ferrite_sdk::reference_op;
+/// use ferrite_sdk::register::REFERENCE_FLOATS;
+///
+/// fn scale_shape(inputs: &[Option<Meta>], _attrs: &Attrs) -> Result<Vec<Meta>, String> {
+///     Ok(vec![inputs[0].clone().ok_or("input missing")?])
+/// }
+/// fn scale_forward(inputs: &[Option<Array>], attrs: &Attrs) -> Result<Vec<Array>, String> {
+///     let (x, k) = (inputs[0].as_ref().ok_or("input missing")?, attrs.float(0)?);
+///     Ok(vec![Array { shape: x.shape.clone(), data: x.data.iter().map(|v| v * k).collect() }])
+/// }
+///
+/// reference_op! {
+///     SCALE {
+///         name: "myplugin::scale",
+///         version: 1,
+///         api_names: ["scale"],
+///         aliases: [],
+///         deprecated: [],
+///         doc: "x * factor.",
+///         inputs: [ArgDesc::tensor("input")],
+///         outputs: [ArgDesc::tensor("out")],
+///         attrs: [AttrDesc::float("factor", 1.0)],
+///         dispatch_input: 0,
+///         dtypes: [REFERENCE_FLOATS[0], REFERENCE_FLOATS[1], REFERENCE_FLOATS[2], REFERENCE_FLOATS[3]],
+///         shape: scale_shape,
+///         forward: scale_forward,
+///         backward: none,
+///     }
+/// }
+/// # fn main() {}
+/// ```
 #[macro_export]
 macro_rules! reference_op {
     (

@@ -3,6 +3,23 @@
 //! runs reproducible.
 
 /// SplitMix64 (Steele, Lea, Flood 2014): fast, statistically solid for initialisation.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::rng::Rng;
+/// let mut a = Rng::new(7);
+/// let mut b = Rng::new(7);
+/// assert_eq!(a.next_u64(), b.next_u64()); // deterministic
+/// let u = a.uniform();
+/// assert!((0.0..1.0).contains(&u));
+/// assert!(a.below(10) < 10);
+/// let _z = a.normal();
+/// let mut xs = [1, 2, 3, 4, 5];
+/// a.shuffle(&mut xs);
+/// xs.sort();
+/// assert_eq!(xs, [1, 2, 3, 4, 5]);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
 

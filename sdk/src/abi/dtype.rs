@@ -21,6 +21,19 @@ pub mod code {
 ///
 /// Only `lanes == 1` is used by Ferrite. The eight supported types are the associated
 /// constants ([`DType::F32`], ...).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::DType;
+/// assert_eq!(DType::parse("bf16"), Some(DType::BF16));
+/// assert_eq!(DType::parse("float32"), Some(DType::F32));
+/// assert_eq!(DType::parse("complex64"), None);
+/// assert_eq!(DType::F16.size(), 2);
+/// assert!(DType::BF16.is_float() && !DType::I64.is_float());
+/// assert_eq!(DType::I64.name(), "int64");
+/// assert_eq!(DType::BOOL.to_string(), "bool");
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DType {
@@ -95,6 +108,14 @@ impl DType {
     }
 
     /// Parses a short or PyTorch name (`f32`, `float32`, `bf16`, ...); `None` if unknown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!(DType::parse("i32"), Some(DType::I32));
+    /// assert_eq!(DType::parse("int32"), Some(DType::I32));
+    /// ```
     pub fn parse(s: &str) -> Option<DType> {
         DType::ALL.into_iter().find(|d| d.short() == s || d.name() == s)
     }
@@ -121,6 +142,14 @@ pub mod device_type {
 }
 
 /// Where a tensor's memory lives, laid out as DLPack's `DLDevice` (8 bytes).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{abi::dtype::device_type, Device};
+/// assert_eq!(Device::CPU.name(), "cpu");
+/// assert_eq!(Device { device_type: device_type::CUDA, device_id: 1 }.name(), "cuda:1");
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Device {
@@ -145,6 +174,13 @@ impl Device {
 }
 
 /// Name of a device type (`cpu`, `cuda`).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::dtype::{device_type, device_type_name};
+/// assert_eq!(device_type_name(device_type::CPU), "cpu");
+/// ```
 pub fn device_type_name(t: i32) -> &'static str {
     match t {
         device_type::CPU => "cpu",

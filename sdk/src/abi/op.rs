@@ -7,6 +7,20 @@ use abi_stable::std_types::{RSlice, RStr};
 use abi_stable::StableAbi;
 
 /// One input or output of an op's schema.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::op::ArgDesc;
+/// const INPUTS: [ArgDesc; 3] = [
+///     ArgDesc::tensor("input"),
+///     ArgDesc::tensor("weight"),
+///     ArgDesc::tensor("bias").optional(),
+/// ];
+/// const CAT_IN: ArgDesc = ArgDesc::tensor("tensors").variadic();
+/// const TARGET: ArgDesc = ArgDesc::tensor_nograd("target");
+/// # let _ = (INPUTS, CAT_IN, TARGET);
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug)]
 pub struct ArgDesc {
@@ -22,6 +36,21 @@ pub struct ArgDesc {
 }
 
 /// One attribute of an op's schema with its default.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::op::AttrDesc;
+/// const ATTRS: [AttrDesc; 6] = [
+///     AttrDesc::int_required("dim"),
+///     AttrDesc::bool("keepdim", false),
+///     AttrDesc::float("eps", 1e-5),
+///     AttrDesc::ints("stride", &[1, 1]),
+///     AttrDesc::str("reduction", "mean"),
+///     AttrDesc::int("groups", 1),
+/// ];
+/// # let _ = ATTRS;
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug)]
 pub struct AttrDesc {

@@ -14,6 +14,25 @@ pub const MAX_NDIM: usize = 8;
 /// * The first element is at `data + byte_offset`.
 /// * An *absent* optional input (or a gradient the core did not ask for) has `data == null`;
 ///   present tensors always have a non-null `data`, even with zero elements.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{abi::view::TensorView, DType, Device};
+/// let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+/// let (shape, strides) = ([2i64, 3], [3i64, 1]);
+/// let v = TensorView {
+///     data: data.as_ptr() as *mut _,
+///     device: Device::CPU,
+///     ndim: 2,
+///     dtype: DType::F32,
+///     shape: shape.as_ptr(),
+///     strides: strides.as_ptr(),
+///     byte_offset: 0,
+/// };
+/// assert!(v.is_present() && !TensorView::ABSENT.is_present());
+/// assert_eq!(unsafe { ferrite_sdk::kernel::io::read_f64(&v) }, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug)]
 pub struct TensorView {
@@ -107,6 +126,14 @@ impl TensorView {
 
 /// Shape and dtype of a tensor without data: what a shape function produces per output and what
 /// the host reports about a tensor handle. At most [`MAX_NDIM`] dimensions.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{abi::view::TensorMeta, DType};
+/// let m = TensorMeta::new(DType::F32, &[2, 3]).unwrap();
+/// assert_eq!(m.dims(), vec![2, 3]);
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug)]
 pub struct TensorMeta {

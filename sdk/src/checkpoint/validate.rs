@@ -33,6 +33,13 @@ pub struct TensorRecord {
 }
 
 /// The safetensors dtype string for a Ferrite dtype (`"F32"`, `"BF16"`, `"BOOL"`, ...).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{checkpoint::dtype_to_safetensors, DType};
+/// assert_eq!(dtype_to_safetensors(DType::BF16), Some("BF16"));
+/// ```
 pub fn dtype_to_safetensors(dtype: DType) -> Option<&'static str> {
     Some(match dtype {
         DType::F32 => "F32",
@@ -49,6 +56,14 @@ pub fn dtype_to_safetensors(dtype: DType) -> Option<&'static str> {
 
 /// The Ferrite dtype for a safetensors dtype string; `None` for the ones Ferrite lacks
 /// (`I8`, `U16`, `F8_E4M3`, ...) and for unknown strings.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{checkpoint::dtype_from_safetensors, DType};
+/// assert_eq!(dtype_from_safetensors("I64"), Some(DType::I64));
+/// assert_eq!(dtype_from_safetensors("F8_E4M3"), None);
+/// ```
 pub fn dtype_from_safetensors(s: &str) -> Option<DType> {
     DType::ALL.into_iter().find(|&d| dtype_to_safetensors(d) == Some(s))
 }
@@ -118,6 +133,19 @@ fn parse_entry(name: &str, v: &Value) -> Result<(DType, Vec<u64>, u64, u64), Saf
 /// offsets past the data buffer, `shape × dtype size ≠ end - begin` (including overflow), an
 /// unsupported dtype, tensors that overlap, leave gaps or do not cover the whole data buffer
 /// (the reference implementation's rules).
+///
+/// # Examples
+///
+/// ```
+/// // A hand-written file: 8-byte header length, JSON header, then the data.
+/// let header = r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"step":"7"}}"#;
+/// let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+/// bytes.extend_from_slice(header.as_bytes());
+/// bytes.extend_from_slice(&[0u8; 8]);
+/// let (records, meta) = ferrite_sdk::checkpoint::validate_safetensors_with_metadata(&bytes).unwrap();
+/// assert_eq!(records.len(), 1);
+/// assert_eq!(meta["step"], "7");
+/// ```
 pub fn validate_safetensors_with_metadata(bytes: &[u8]) -> Result<(Vec<TensorRecord>, HashMap<String, String>)> {
     Ok(validate_inner(bytes)?)
 }
@@ -127,6 +155,23 @@ pub fn validate_safetensors_with_metadata(bytes: &[u8]) -> Result<(Vec<TensorRec
 ///
 /// # Errors
 /// As [`validate_safetensors_with_metadata`]; never panics on any input.
+///
+/// # Examples
+///
+/// ```
+/// // A hand-written file: 8-byte header length, JSON header, then the data.
+/// let header = r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"step":"7"}}"#;
+/// let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+/// bytes.extend_from_slice(header.as_bytes());
+/// bytes.extend_from_slice(&[0u8; 8]);
+/// let records = ferrite_sdk::validate_safetensors(&bytes).unwrap();
+/// assert_eq!(records[0].name, "w");
+/// assert_eq!(records[0].dtype, ferrite_sdk::DType::F32);
+/// assert_eq!(records[0].shape, vec![2]);
+/// assert_eq!(bytes[records[0].range.clone()].len(), 8);
+/// // Truncated data is refused with an error, never a panic.
+/// assert!(ferrite_sdk::validate_safetensors(&bytes[..bytes.len() - 1]).is_err());
+/// ```
 pub fn validate_safetensors(bytes: &[u8]) -> Result<Vec<TensorRecord>> {
     Ok(validate_inner(bytes)?.0)
 }

@@ -4,6 +4,19 @@
 ///
 /// Reference kernels (ops-ref and any plugin that uses [`super::reference`]) read every input
 /// into an `Array`, compute in f64, and have the result rounded once to the output dtype.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::Array;
+/// let a = Array::new(vec![2, 3], (0..6).map(f64::from).collect()).unwrap();
+/// assert_eq!((a.numel(), a.ndim()), (6, 2));
+/// assert_eq!(a.strides(), vec![3, 1]);
+/// assert_eq!(a.at(&[1, 2]), 5.0);
+/// assert!(Array::new(vec![2], vec![1.0]).is_err());
+/// assert_eq!(Array::scalar(3.0).shape, Vec::<usize>::new());
+/// assert_eq!(Array::full(&[2], 1.5).data, vec![1.5, 1.5]);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Array {
     /// Sizes of each dimension.
@@ -70,6 +83,12 @@ impl Array {
 }
 
 /// Row-major strides of a shape, in elements.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ferrite_sdk::kernel::array::contiguous_strides(&[2, 3, 4]), vec![12, 4, 1]);
+/// ```
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1usize; shape.len()];
     for i in (0..shape.len().saturating_sub(1)).rev() {
@@ -79,6 +98,12 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
 }
 
 /// Multi-index of flat position `flat` in a row-major `shape`.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ferrite_sdk::kernel::array::unravel(5, &[2, 3]), vec![1, 2]);
+/// ```
 pub fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; shape.len()];
     for d in (0..shape.len()).rev() {
@@ -91,6 +116,14 @@ pub fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
 }
 
 /// NumPy/PyTorch broadcast of two shapes (align right; sizes equal or one of them 1).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::array::broadcast_shapes;
+/// assert_eq!(broadcast_shapes(&[4, 1, 3], &[5, 1]).unwrap(), vec![4, 5, 3]);
+/// assert!(broadcast_shapes(&[2], &[3]).is_err());
+/// ```
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
@@ -121,6 +154,14 @@ pub fn broadcast_index(idx: &[usize], src: &[usize]) -> usize {
 }
 
 /// Sums `grad` (of the broadcast shape) back to `shape`: the gradient rule of broadcasting.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::{array::sum_to_shape, Array};
+/// let g = Array::full(&[4, 3], 1.0);
+/// assert_eq!(sum_to_shape(&g, &[3]).data, vec![4.0, 4.0, 4.0]);
+/// ```
 pub fn sum_to_shape(grad: &Array, shape: &[usize]) -> Array {
     let mut out = Array::zeros(shape);
     for (flat, &g) in grad.data.iter().enumerate() {

@@ -3,6 +3,19 @@
 use crate::abi::kernel::{attr_kind, AttrValue};
 
 /// An attribute value owned by Rust code (the safe side of [`AttrValue`]).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::Attr;
+/// assert_eq!(Attr::from(3i64), Attr::Int(3));
+/// assert_eq!(Attr::from(0.5), Attr::Float(0.5));
+/// assert_eq!(Attr::from(vec![1i64, 2]), Attr::Ints(vec![1, 2]));
+/// assert_eq!(Attr::from("mean"), Attr::Str("mean".into()));
+/// // Round trip through the ABI representation.
+/// let a = Attr::from(vec![2i64, 2]);
+/// assert_eq!(unsafe { Attr::from_abi(&a.as_abi()) }, a);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Attr {
     /// Not given.
@@ -112,6 +125,20 @@ impl From<&str> for Attr {
 }
 
 /// The attributes of one call, in schema order, with typed accessors that return one-line errors.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::{Attr, Attrs};
+/// let attrs = Attrs(vec![Attr::Int(1), Attr::Bool(true), Attr::Ints(vec![3, 3]), Attr::Str("tanh".into()), Attr::None]);
+/// assert_eq!(attrs.int(0).unwrap(), 1);
+/// assert!(attrs.bool(1).unwrap());
+/// assert_eq!(attrs.ints(2).unwrap(), vec![3, 3]);
+/// assert_eq!(attrs.str(3).unwrap(), "tanh");
+/// assert!(attrs.is_none(4));
+/// assert!(attrs.float(0).is_err() || attrs.float(0).unwrap() == 1.0);
+/// assert!(attrs.int(9).is_err()); // missing → one-line error
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Attrs(pub Vec<Attr>);
 

@@ -29,6 +29,17 @@ pub fn install_quiet_panic_hook() {
 ///
 /// # Safety
 /// `ctx` must be a valid context pointer from the core (or null, in which case messages are lost).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::io::guarded;
+/// let ok = unsafe { guarded(std::ptr::null(), || Ok(())) };
+/// let bad = unsafe { guarded(std::ptr::null(), || Err("bad shape".to_string())) };
+/// let panicked = unsafe { guarded(std::ptr::null(), || panic!("boom")) };
+/// assert_eq!(ok, 0);
+/// assert!(bad != 0 && panicked != 0 && bad != panicked);
+/// ```
 pub unsafe fn guarded(ctx: *const KernelCtx, body: impl FnOnce() -> Result<(), String>) -> i32 {
     let report = |msg: &str| {
         if let Some(c) = ctx.as_ref() {

@@ -25,6 +25,19 @@ extern "C" fn trampoline<F: Fn(usize, usize) + Sync>(user: *mut c_void, start: u
 /// on the calling thread, so the kernel's panic firewall reports it.
 ///
 /// `host` may be null (then the loop runs inline), as in unit tests without a core.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::parallel::parallel_for;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// let total = AtomicUsize::new(0);
+/// // A null host runs inline; inside a kernel pass `(*ctx).host` (or use `parallel_for_ctx`).
+/// parallel_for(std::ptr::null(), 1000, 64, |start, end| {
+///     total.fetch_add((start..end).sum::<usize>(), Ordering::Relaxed);
+/// });
+/// assert_eq!(total.into_inner(), 999 * 1000 / 2);
+/// ```
 pub fn parallel_for<F: Fn(usize, usize) + Sync>(host: *const HostApi, n: usize, grain: usize, f: F) {
     // SAFETY: a non-null host pointer comes from the core and lives for the process.
     let Some(api) = (unsafe { host.as_ref() }) else {

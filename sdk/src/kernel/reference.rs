@@ -18,6 +18,14 @@ use crate::abi::kernel::AttrValue;
 use crate::abi::view::{TensorMeta, TensorView};
 
 /// Shape and dtype of a tensor, as seen by a reference shape function.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{kernel::reference::Meta, DType};
+/// let m = Meta::new(DType::F32, vec![2, 3]);
+/// assert_eq!(m.shape, vec![2, 3]);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Meta {
     /// Element type.

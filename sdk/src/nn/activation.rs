@@ -6,6 +6,19 @@ use crate::functional as F;
 use crate::tensor::Tensor;
 
 /// `max(x, 0)` elementwise, any shape (`torch.nn.ReLU`).
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Module, ReLU};
+/// let y = ReLU::new().forward(&host.from_slice(&[-1.0f32, 1.0], &[2])?)?;
+/// assert_eq!(y.to_vec::<f32>()?, vec![0.0, 1.0]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ReLU {
     training: bool,
@@ -40,6 +53,22 @@ impl Module for ReLU {
 /// Follows the module mode: in training each element is zeroed with probability `p` and the
 /// rest scaled by `1/(1−p)`; after `eval()` (or a parent's `eval()`) it is the identity
 /// (field case C18: pytorch-fm#21, pytorch#26338).
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Dropout, Module};
+/// let mut d = Dropout::new(0.1)?;
+/// assert!(Dropout::new(1.5).is_err());
+/// d.eval(); // identity in eval mode
+/// let x = host.ones(&[4], DType::F32)?;
+/// assert_eq!(d.forward(&x)?.to_vec::<f32>()?, vec![1.0; 4]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Dropout {
     p: f64,
@@ -77,6 +106,20 @@ impl Module for Dropout {
 
 /// Flattens dims `start_dim..=end_dim` into one (`torch.nn.Flatten`, default `1..=-1`):
 /// `[N, C, H, W]` → `[N, C·H·W]`.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Flatten, Module};
+/// let x = host.zeros(&[2, 3, 4, 5], DType::F32)?;
+/// assert_eq!(Flatten::new().forward(&x)?.shape(), vec![2, 60]);
+/// assert_eq!(Flatten::with_dims(0, 1).forward(&x)?.shape(), vec![6, 4, 5]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Flatten {
     /// First dim flattened (negative counts from the end).

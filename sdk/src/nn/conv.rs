@@ -8,6 +8,14 @@ use crate::functional as F;
 use crate::tensor::{Host, Tensor};
 
 /// Hyper-parameters of [`Conv2d`] besides the channels and kernel size (PyTorch's defaults).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::nn::Conv2dConfig;
+/// let cfg = Conv2dConfig { stride: [2, 2], bias: false, ..Default::default() };
+/// assert_eq!((cfg.padding, cfg.groups), ([0, 0], 1));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dConfig {
     /// Step between windows, `[sH, sW]`; default `[1, 1]`.
@@ -33,6 +41,21 @@ impl Default for Conv2dConfig {
 ///
 /// Parameters `weight [O, C/groups, kH, kW]` and `bias [O]`, both `U(-b, b)` with
 /// `b = 1/√(C/groups·kH·kW)` (PyTorch's default init).
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Conv2d, Conv2dConfig, Module};
+/// let cfg = Conv2dConfig { padding: [1, 1], ..Default::default() };
+/// let conv = Conv2d::new(&host, 3, 16, [3, 3], cfg, DType::F32)?;
+/// let y = conv.forward(&host.zeros(&[2, 3, 32, 32], DType::F32)?)?;
+/// assert_eq!(y.shape(), vec![2, 16, 32, 32]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Conv2d {
     /// `[out_channels, in_channels/groups, kH, kW]`.

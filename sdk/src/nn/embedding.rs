@@ -12,6 +12,20 @@ use crate::tensor::{Host, Tensor};
 ///
 /// Parameter `weight [num_embeddings, embedding_dim]` initialised `N(0, 1)` as PyTorch, with
 /// the `padding_idx` row (if any) zero and receiving no gradient.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Embedding, Module};
+/// let emb = Embedding::new(&host, 1000, 64, Some(0), DType::F32)?;
+/// let ids = host.from_slice(&[5i64, 0, 42], &[1, 3])?;
+/// assert_eq!(emb.forward(&ids)?.shape(), vec![1, 3, 64]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Embedding {
     /// `[num_embeddings, embedding_dim]`.

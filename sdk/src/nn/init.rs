@@ -8,6 +8,13 @@ use crate::tensor::{Host, Tensor};
 /// `kaiming_uniform_(w, a=√5)` gives `gain·√(3/fan_in)` with `gain = √(2/(1+a²))`, i.e.
 /// `1/√fan_in`; the bias uses the same `1/√fan_in`. Returns 0 for `fan_in == 0` (PyTorch
 /// leaves such tensors at zero bound too).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::nn::init::default_uniform_bound;
+/// assert!((default_uniform_bound(4) - 0.5).abs() < 1e-12);
+/// ```
 pub fn default_uniform_bound(fan_in: usize) -> f64 {
     if fan_in == 0 {
         0.0
@@ -38,6 +45,14 @@ pub fn const_param(host: &Host, shape: &[usize], value: f64, dtype: DType) -> Re
 ///
 /// # Errors
 /// [`crate::Error::Invalid`] for integer and bool dtypes.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{nn::init::check_float, DType};
+/// assert!(check_float("Linear", DType::F32).is_ok());
+/// assert!(check_float("Linear", DType::I64).is_err());
+/// ```
 pub fn check_float(what: &str, dtype: DType) -> Result<()> {
     if !dtype.is_float() {
         crate::bail!("{what}: parameters need a float dtype, got {dtype}");

@@ -11,6 +11,21 @@ use crate::tensor::{Host, Tensor};
 ///
 /// Parameters `weight [out_features, in_features]` and `bias [out_features]`, both initialised
 /// `U(-1/√in, 1/√in)` as PyTorch (`kaiming_uniform_(a=√5)` for the weight).
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Linear, Module};
+/// let fc = Linear::new(&host, 784, 10, true, DType::F32)?;
+/// let y = fc.forward(&host.zeros(&[32, 784], DType::F32)?)?;
+/// assert_eq!(y.shape(), vec![32, 10]);
+/// assert_eq!(fc.num_parameters(), 784 * 10 + 10);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Linear {
     /// `[out_features, in_features]`.

@@ -11,6 +11,42 @@ use crate::tensor::Tensor;
 /// prefix their children's names (`features.0.weight`, see [`prefixed`]) and forward `train`
 /// to every child, so `model.eval()` reaches a `Dropout` nested anywhere (field case C18).
 /// Everything else has a default.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Linear, Module};
+/// /// Two linear layers with a ReLU in between.
+/// struct Mlp { fc1: Linear, fc2: Linear, training: bool }
+/// impl Module for Mlp {
+///     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+///         self.fc2.forward(&self.fc1.forward(x)?.relu()?)
+///     }
+///     fn named_parameters(&self) -> Vec<(String, Tensor)> {
+///         let mut v = ferrite_sdk::nn::prefixed("fc1", self.fc1.named_parameters());
+///         v.extend(ferrite_sdk::nn::prefixed("fc2", self.fc2.named_parameters()));
+///         v
+///     }
+///     fn train(&mut self, mode: bool) { self.training = mode; }
+///     fn is_training(&self) -> bool { self.training }
+/// }
+/// let mut m = Mlp {
+///     fc1: Linear::new(&host, 4, 8, true, DType::F32)?,
+///     fc2: Linear::new(&host, 8, 2, true, DType::F32)?,
+///     training: true,
+/// };
+/// assert_eq!(m.forward(&host.ones(&[3, 4], DType::F32)?)?.shape(), vec![3, 2]);
+/// assert_eq!(m.num_parameters(), 4 * 8 + 8 + 8 * 2 + 2);
+/// m.eval();
+/// assert!(!m.is_training());
+/// let names: Vec<String> = m.state_dict().into_iter().map(|(k, _)| k).collect();
+/// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+/// # Ok(())
+/// # }
+/// ```
 pub trait Module: Send {
     /// Applies the module to `x`. Shapes and dtypes are documented on each layer.
     ///
@@ -114,6 +150,20 @@ impl<M: Module + ?Sized> Module for Box<M> {
 }
 
 /// Prefixes each name with `prefix.` (how a parent names its child's tensors).
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{prefixed, Linear, Module};
+/// let fc = Linear::new(&host, 2, 2, false, DType::F32)?;
+/// let named = prefixed("encoder.0", fc.named_parameters());
+/// assert_eq!(named[0].0, "encoder.0.weight");
+/// # Ok(())
+/// # }
+/// ```
 pub fn prefixed(prefix: &str, named: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
     named.into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)).collect()
 }

@@ -14,6 +14,23 @@ use crate::tensor::{Host, Tensor};
 /// dicts load strictly). In training the batch statistics normalise and the running statistics
 /// are updated `(1−momentum)·old + momentum·batch` (unbiased variance), written **in place**
 /// into the same buffer tensors; in eval the running statistics normalise.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{BatchNorm2d, Module};
+/// let mut bn = BatchNorm2d::new(&host, 16, DType::F32)?;
+/// let x = host.randn(&[8, 16, 4, 4], 0.0, 1.0, DType::F32)?;
+/// bn.forward(&x)?; // training: updates running_mean / running_var
+/// bn.eval();
+/// assert_eq!(bn.forward(&x)?.shape(), vec![8, 16, 4, 4]);
+/// assert_eq!(bn.named_buffers().len(), 3);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct BatchNorm2d {
     /// `[C]`, ones (`None` when built without affine parameters).
@@ -131,6 +148,20 @@ impl Module for BatchNorm2d {
 /// Layer normalisation over the trailing `normalized_shape` dims (`torch.nn.LayerNorm`,
 /// Ba et al. 2016), biased variance: input `[*, *normalized_shape]` → same shape.
 /// Parameters `weight` (ones) and `bias` (zeros) of shape `normalized_shape`.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{LayerNorm, Module};
+/// let ln = LayerNorm::new(&host, &[64], DType::F32)?;
+/// let y = ln.forward(&host.randn(&[2, 10, 64], 0.0, 1.0, DType::F32)?)?;
+/// assert_eq!(y.shape(), vec![2, 10, 64]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct LayerNorm {
     /// Ones of `normalized_shape` (`None` without elementwise affine).

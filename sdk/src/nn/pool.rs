@@ -7,6 +7,19 @@ use crate::tensor::Tensor;
 
 /// Max pooling over `[N, C, H, W]` (`torch.nn.MaxPool2d`): output
 /// `H' = ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1` (`⌈…⌉` with `ceil_mode`); padding counts as `−∞`.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{MaxPool2d, Module};
+/// let y = MaxPool2d::new([2, 2]).forward(&host.zeros(&[1, 3, 8, 8], DType::F32)?)?;
+/// assert_eq!(y.shape(), vec![1, 3, 4, 4]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct MaxPool2d {
     /// `[kH, kW]`.
@@ -47,6 +60,19 @@ impl Module for MaxPool2d {
 
 /// Adaptive average pooling `[N, C, H, W]` → `[N, C, oh, ow]` (`torch.nn.AdaptiveAvgPool2d`);
 /// bin `i` of `m` over `n` inputs covers `[⌊i·n/m⌋, ⌈(i+1)·n/m⌉)`.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{AdaptiveAvgPool2d, Module};
+/// let y = AdaptiveAvgPool2d::new([1, 1]).forward(&host.zeros(&[1, 3, 7, 5], DType::F32)?)?;
+/// assert_eq!(y.shape(), vec![1, 3, 1, 1]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct AdaptiveAvgPool2d {
     /// `[oh, ow]`.
@@ -73,6 +99,13 @@ impl Module for AdaptiveAvgPool2d {
 }
 
 /// Pooling used by each pyramid level.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::nn::PoolMode;
+/// assert_eq!(PoolMode::Max.as_str(), "max");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolMode {
     /// Max pooling (SPP-net's choice).
@@ -95,6 +128,21 @@ impl PoolMode {
 /// Convolutional Networks for Visual Recognition", §2.3): adaptive pooling of `[N, C, H, W]`
 /// to `l×l` bins for each level `l`, flattened and concatenated → `[N, C·Σl²]`, a fixed length
 /// for any `H, W ≥ 1`.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Module, PoolMode, SpatialPyramidPool};
+/// let spp = SpatialPyramidPool::new(&[1, 2, 4], PoolMode::Max)?;
+/// assert_eq!(spp.output_features(8), 8 * 21);
+/// let y = spp.forward(&host.zeros(&[2, 8, 13, 11], DType::F32)?)?;
+/// assert_eq!(y.shape(), vec![2, 168]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SpatialPyramidPool {
     /// Bins per side for each level (the paper's `{4×4, 2×2, 1×1}` is `[1, 2, 4]` here).

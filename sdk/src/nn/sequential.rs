@@ -7,6 +7,26 @@ use crate::tensor::Tensor;
 /// Children applied in order; child `i` is named `"i"`, so its tensors are `"i.weight"`, ...
 /// (PyTorch's naming, e.g. `features.0.weight` inside a parent field `features`).
 /// `train`/`eval` reach every child.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Flatten, Linear, Module, ReLU, Sequential};
+/// let model = Sequential::new()
+///     .with(Flatten::new())
+///     .with(Linear::new(&host, 28 * 28, 128, true, DType::F32)?)
+///     .with(ReLU::new())
+///     .with(Linear::new(&host, 128, 10, true, DType::F32)?);
+/// assert_eq!(model.len(), 4);
+/// let y = model.forward(&host.zeros(&[16, 1, 28, 28], DType::F32)?)?;
+/// assert_eq!(y.shape(), vec![16, 10]);
+/// assert_eq!(model.state_dict()[0].0, "1.weight");
+/// # Ok(())
+/// # }
+/// ```
 pub struct Sequential {
     children: Vec<Box<dyn Module>>,
     training: bool,

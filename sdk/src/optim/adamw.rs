@@ -9,6 +9,14 @@ use crate::tensor::Tensor;
 
 /// Hyper-parameters of [`AdamW`]; defaults are PyTorch's: `lr = 1e-3`,
 /// `betas = (0.9, 0.999)`, `eps = 1e-8`, `weight_decay = 1e-2`, no AMSGrad.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::optim::AdamWConfig;
+/// let cfg = AdamWConfig { lr: 3e-4, ..Default::default() };
+/// assert!(!cfg.amsgrad);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamWConfig {
     /// Learning rate `γ`.
@@ -52,6 +60,28 @@ struct State {
 ///
 /// State: `state.{i}.step` (0-d i64), `state.{i}.exp_avg`, `state.{i}.exp_avg_sq` and, with
 /// AMSGrad, `state.{i}.max_exp_avg_sq` (shape and dtype of parameter `i`).
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Linear, Module};
+/// use ferrite_sdk::optim::{Optimizer, AdamW, AdamWConfig};
+/// let model = Linear::new(&host, 4, 1, true, DType::F32)?;
+/// let mut opt = AdamW::new(model.parameters(), AdamWConfig { lr: 0.1, weight_decay: 0.01, ..Default::default() })?;
+/// let x = host.randn(&[8, 4], 0.0, 1.0, DType::F32)?;
+/// for _ in 0..3 {
+///     opt.zero_grad();
+///     let loss = model.forward(&x)?.pow_scalar(2.0)?.mean_all()?;
+///     loss.backward()?;
+///     opt.step()?;
+/// }
+/// assert_eq!(opt.lr(), 0.1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct AdamW {
     params: Vec<Tensor>,

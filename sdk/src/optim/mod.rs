@@ -16,6 +16,25 @@ use crate::error::Result;
 use crate::tensor::Tensor;
 
 /// An optimizer over a fixed list of parameters (one parameter group).
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::optim::{Optimizer, Sgd, SgdConfig};
+/// let w = host.ones(&[2], DType::F32)?.requires_grad_(true)?;
+/// let mut opt = Sgd::new(vec![w.clone()], SgdConfig { lr: 0.5, ..Default::default() })?;
+/// w.sum_all()?.backward()?; // grad = 1
+/// opt.step()?;
+/// assert_eq!(w.to_vec::<f32>()?, vec![0.5, 0.5]);
+/// opt.set_lr(0.1); // e.g. a schedule
+/// let saved = opt.state_dict();
+/// opt.load_state_dict(&saved)?;
+/// # Ok(())
+/// # }
+/// ```
 pub trait Optimizer {
     /// One update of every parameter that has a `.grad` (`optimizer.step()`).
     ///

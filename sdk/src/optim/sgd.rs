@@ -5,6 +5,14 @@ use crate::error::Result;
 use crate::tensor::Tensor;
 
 /// Hyper-parameters of [`Sgd`]; defaults are PyTorch's (`lr = 1e-3`, everything else off).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::optim::SgdConfig;
+/// let cfg = SgdConfig { lr: 0.01, momentum: 0.9, nesterov: true, ..Default::default() };
+/// assert_eq!(cfg.weight_decay, 0.0);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SgdConfig {
     /// Learning rate `γ`.
@@ -38,6 +46,28 @@ impl Default for SgdConfig {
 /// ```
 ///
 /// State: `state.{i}.momentum_buffer` (shape and dtype of parameter `i`) when `μ ≠ 0`.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # use ferrite_sdk::functional as F;
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::{Linear, Module};
+/// use ferrite_sdk::optim::{Optimizer, Sgd, SgdConfig};
+/// let model = Linear::new(&host, 4, 1, true, DType::F32)?;
+/// let mut opt = Sgd::new(model.parameters(), SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() })?;
+/// let x = host.randn(&[8, 4], 0.0, 1.0, DType::F32)?;
+/// for _ in 0..3 {
+///     opt.zero_grad();
+///     let loss = model.forward(&x)?.pow_scalar(2.0)?.mean_all()?;
+///     loss.backward()?;
+///     opt.step()?;
+/// }
+/// assert_eq!(opt.lr(), 0.1);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Sgd {
     params: Vec<Tensor>,
