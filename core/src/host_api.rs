@@ -27,7 +27,7 @@ fn set_last_error(msg: String) {
 }
 
 /// Runs `f`, turning an error or a panic into a status code plus last-error message.
-fn guard(f: impl FnOnce() -> Result<()>) -> i32 {
+pub(crate) fn guard(f: impl FnOnce() -> Result<()>) -> i32 {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => status::OK,
         Ok(Err(e)) => {
@@ -49,7 +49,7 @@ fn guard(f: impl FnOnce() -> Result<()>) -> i32 {
 ///
 /// # Safety
 /// `h` must be a live handle.
-unsafe fn t(h: TensorHandle) -> Result<Tensor> {
+pub(crate) unsafe fn t(h: TensorHandle) -> Result<Tensor> {
     if h.is_null() {
         return Err(CoreError::Invalid("null tensor handle".into()));
     }

@@ -7,6 +7,7 @@
 //! * [`dispatch`] — op id → kernel by (device, dtype) in an immutable registry snapshot;
 //! * [`loader`] and [`runtime`] — loading plugins (`.so`) at run time, hot swap;
 //! * [`trust`] — which plugin files may be loaded (permissions, lock file);
+//! * [`comm`] — process groups: a communication queue per group over `comm.*` backends;
 //! * [`host_api`] — the service table plugins and sdk users call.
 //!
 //! Plugins never link against this crate; they reach it only through
@@ -14,6 +15,7 @@
 
 pub mod alloc;
 pub mod autograd;
+pub mod comm;
 pub mod discovery;
 pub mod dispatch;
 pub mod error;

@@ -6,7 +6,9 @@ use crate::error::{CoreError, Result};
 use crate::trust::TrustPolicy;
 use abi_stable::library::{lib_header_from_raw_library, LibraryError, RawLibrary, RootModule};
 use ferrite_registry::PluginMeta;
+use ferrite_sdk::abi::comm::CommDesc;
 use ferrite_sdk::abi::op::OpDesc;
+use ferrite_sdk::abi::parallel::ParallelDesc;
 use ferrite_sdk::abi::plugin::{DatasetDesc, ModelDesc, PluginModRef};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -23,6 +25,10 @@ pub struct LoadedPlugin {
     pub models: &'static [ModelDesc],
     /// Exported dataset factories.
     pub datasets: &'static [DatasetDesc],
+    /// Exported communication backends (empty for plugins built before ABI 1.1).
+    pub comms: &'static [CommDesc],
+    /// Exported parallel strategies (empty for plugins built before ABI 1.1).
+    pub parallels: &'static [ParallelDesc],
 }
 
 fn plugin_err(path: &Path, msg: impl Into<String>) -> CoreError {
@@ -128,6 +134,9 @@ pub fn load_with(path: &Path, policy: &TrustPolicy) -> Result<(LoadedPlugin, Vec
         ops: module.ops()().as_slice(),
         models: module.models()().as_slice(),
         datasets: module.datasets()().as_slice(),
+        // Optional trailing fields of the prefix type: older plugins simply have none.
+        comms: module.comms().map_or(&[][..], |f| f().as_slice()),
+        parallels: module.parallels().map_or(&[][..], |f| f().as_slice()),
     };
     Ok((loaded, warnings))
 }

@@ -6,6 +6,9 @@ use crate::loader::{self, LoadedPlugin};
 use crate::trust::TrustPolicy;
 use arc_swap::{ArcSwap, Guard};
 use ferrite_registry::{IdTable, PluginMeta, Registry};
+use crate::comm::ProcessGroup;
+use ferrite_sdk::abi::comm::CommBox;
+use ferrite_sdk::abi::parallel::StrategyBox;
 use ferrite_sdk::abi::plugin::{DatasetBox, ModelBox};
 use ferrite_sdk::rng::Rng;
 use std::collections::{HashMap, HashSet};
@@ -208,6 +211,41 @@ impl Runtime {
             return Err(CoreError::Invalid(format!("no loaded plugin exports dataset `{name}` (loaded datasets: {})", list_or_none(&known))));
         };
         (desc.create)(crate::host_api::host_api(), config_toml.into())
+            .into_result()
+            .map_err(|e| CoreError::Invalid(format!("{name}: {e}")))
+    }
+
+    /// Builds the communicators of the ranks in this process with the backend exported as
+    /// `name` (`comm.local`: all `world_size` ranks; `comm.mpi`: this process's rank).
+    ///
+    /// # Errors
+    /// No loaded plugin exports `name`; the backend refused the config.
+    pub fn create_comm(&self, name: &str, config_toml: &str) -> Result<Vec<CommBox>> {
+        let plugins = self.plugins();
+        let desc = plugins.iter().rev().flat_map(|p| p.comms.iter()).find(|m| m.name.as_str() == name).copied();
+        let Some(desc) = desc else {
+            let known: Vec<String> = plugins.iter().flat_map(|p| p.comms.iter().map(|m| m.name.to_string())).collect();
+            return Err(CoreError::Invalid(format!("no loaded plugin exports comm backend `{name}` (loaded: {})", list_or_none(&known))));
+        };
+        (desc.create)(crate::host_api::host_api(), config_toml.into())
+            .into_result()
+            .map(|v| v.into_iter().collect())
+            .map_err(|e| CoreError::Invalid(format!("{name}: {e}")))
+    }
+
+    /// Builds a parallel strategy exported as `name` for the rank of `group`. The caller keeps
+    /// `group` alive as long as the strategy.
+    ///
+    /// # Errors
+    /// No loaded plugin exports `name`; the strategy refused the config.
+    pub fn create_strategy(&self, name: &str, group: &Arc<ProcessGroup>, config_toml: &str) -> Result<StrategyBox> {
+        let plugins = self.plugins();
+        let desc = plugins.iter().rev().flat_map(|p| p.parallels.iter()).find(|m| m.name.as_str() == name).copied();
+        let Some(desc) = desc else {
+            let known: Vec<String> = plugins.iter().flat_map(|p| p.parallels.iter().map(|m| m.name.to_string())).collect();
+            return Err(CoreError::Invalid(format!("no loaded plugin exports parallel strategy `{name}` (loaded: {})", list_or_none(&known))));
+        };
+        (desc.create)(crate::host_api::host_api(), crate::comm::group_ref(group), config_toml.into())
             .into_result()
             .map_err(|e| CoreError::Invalid(format!("{name}: {e}")))
     }

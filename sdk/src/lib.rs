@@ -25,6 +25,7 @@ pub use abi::dtype::{DType, Device};
 /// Version of this SDK crate (semver); recorded in every plugin.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+pub mod distributed;
 pub mod error;
 pub mod functional;
 pub mod rng;

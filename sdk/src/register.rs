@@ -5,6 +5,8 @@
 //! exactly what it registered.
 
 use crate::abi::op::OpDesc;
+use crate::abi::comm::CommDesc;
+use crate::abi::parallel::ParallelDesc;
 use crate::abi::plugin::{DatasetDesc, ModelDesc};
 
 /// Op descriptors registered in this artifact.
@@ -18,6 +20,14 @@ pub static MODELS: [ModelDesc];
 /// Dataset factories registered in this artifact.
 #[linkme::distributed_slice]
 pub static DATASETS: [DatasetDesc];
+
+/// Communication backends registered in this artifact.
+#[linkme::distributed_slice]
+pub static COMMS: [CommDesc];
+
+/// Parallel strategies registered in this artifact.
+#[linkme::distributed_slice]
+pub static PARALLELS: [ParallelDesc];
 
 /// Exports the plugin's root module (the one symbol the loader looks for).
 ///
@@ -55,9 +65,15 @@ macro_rules! export_plugin {
             extern "C" fn datasets() -> RSlice<'static, $crate::abi::plugin::DatasetDesc> {
                 RSlice::from_slice(&$crate::register::DATASETS[..])
             }
+            extern "C" fn comms() -> RSlice<'static, $crate::abi::comm::CommDesc> {
+                RSlice::from_slice(&$crate::register::COMMS[..])
+            }
+            extern "C" fn parallels() -> RSlice<'static, $crate::abi::parallel::ParallelDesc> {
+                RSlice::from_slice(&$crate::register::PARALLELS[..])
+            }
             // Panics inside this plugin become one-line errors, not stderr reports.
             $crate::kernel::io::install_quiet_panic_hook();
-            $crate::abi::plugin::PluginMod { plugin_name, plugin_version, sdk_version, ops, models, datasets }
+            $crate::abi::plugin::PluginMod { plugin_name, plugin_version, sdk_version, ops, models, datasets, comms, parallels }
                 .leak_into_prefix()
         }
     };

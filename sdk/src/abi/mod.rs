@@ -1,10 +1,12 @@
 //! The stable plugin ABI, version 1. Everything here is `repr(C)` and layout-checked by
 //! abi_stable when a plugin loads; changing a type is a breaking change.
 
+pub mod comm;
 pub mod dtype;
 pub mod host;
 pub mod kernel;
 pub mod op;
+pub mod parallel;
 pub mod plugin;
 pub mod schema;
 pub mod view;
@@ -12,4 +14,4 @@ pub mod view;
 /// SDK ABI major version: plugins built for another major are refused.
 pub const ABI_MAJOR: u32 = 1;
 /// SDK ABI minor version: new trailing fields and ops only.
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;

@@ -2,7 +2,9 @@
 //! The plugin's single exported symbol (an abi_stable root module) and the model/dataset objects.
 
 use super::host::{HostApi, TensorHandle};
+use super::comm::CommDesc;
 use super::op::OpDesc;
+use super::parallel::ParallelDesc;
 use abi_stable::library::RootModule;
 use abi_stable::sabi_trait;
 use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec, Tuple2};
@@ -113,6 +115,12 @@ pub struct PluginMod {
     /// Exported dataset factories.
     #[sabi(last_prefix_field)]
     pub datasets: extern "C" fn() -> RSlice<'static, DatasetDesc>,
+    /// Exported communication backends (ABI 1.1; absent in older plugins).
+    #[sabi(missing_field(option))]
+    pub comms: extern "C" fn() -> RSlice<'static, CommDesc>,
+    /// Exported parallel strategies (ABI 1.1; absent in older plugins).
+    #[sabi(missing_field(option))]
+    pub parallels: extern "C" fn() -> RSlice<'static, ParallelDesc>,
 }
 
 impl RootModule for PluginModRef {
