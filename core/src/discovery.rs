@@ -82,5 +82,8 @@ mod tests {
 }
 
 /// The plugins a host loads when none are named, in load order: the reference ops, the fast CPU
-/// ops (after ops-ref, so their kernels win), the SPP-net model and the digits dataset.
-pub const DEFAULT_PLUGINS: [&str; 4] = ["ops-ref", "ops-cpu", "model-spp-net", "dataset-digits"];
+/// ops (after ops-ref, so their kernels win), the SPP-net model, the digits dataset, the
+/// in-process comm backend and the DDP and ZeRO strategies. (`comm-mpi` is loaded only when
+/// asked for: it maps Open MPI.)
+pub const DEFAULT_PLUGINS: [&str; 7] =
+    ["ops-ref", "ops-cpu", "model-spp-net", "dataset-digits", "comm-local", "parallel-ddp", "parallel-zero"];

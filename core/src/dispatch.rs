@@ -192,6 +192,10 @@ pub fn call_op(id: u32, inputs: &[Option<Tensor>], attrs: &[AttrValue]) -> Resul
     let name = schema.name.as_str();
     check_inputs(schema, inputs)?;
     let attrs = resolve_attrs(schema, attrs)?;
+    // Autocast (per-thread, see `crate::autocast`): cast inputs by the op's policy; the casts
+    // are recorded by autograd, so gradients come back in the inputs' own dtypes.
+    let cast = crate::autocast::cast_inputs(name, inputs)?;
+    let inputs: &[Option<Tensor>] = cast.as_deref().unwrap_or(inputs);
     let di = schema.dispatch_input as usize;
     let Some(Some(key_t)) = inputs.get(di) else {
         return Err(CoreError::Invalid(format!("{name}: dispatch input #{di} is missing")));
@@ -210,7 +214,11 @@ pub fn call_op(id: u32, inputs: &[Option<Tensor>], attrs: &[AttrValue]) -> Resul
     };
     // Shape function and kernel of the same provider: schemas agree, shape rules may not.
     let provider = op.providers[slot.provider].desc;
-    let outputs = run_forward(provider, &slot.entry, inputs, &attrs)?;
+    let outputs = {
+        // Ops a kernel calls back into the host (composites) run as written, not re-cast.
+        let _no_autocast = crate::autocast::Suspend::new();
+        run_forward(provider, &slot.entry, inputs, &attrs)?
+    };
 
     if is_grad_enabled() && slot.entry.has_backward {
         record(provider, slot.entry, inputs, &outputs, &attrs);

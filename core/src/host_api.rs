@@ -9,7 +9,7 @@ use crate::ops;
 use crate::runtime::Runtime;
 use crate::tensor::Tensor;
 use abi_stable::std_types::{RStr, RString};
-use ferrite_sdk::abi::host::{GradHook, HostApi, TensorHandle};
+use ferrite_sdk::abi::host::{AutocastState, CustomBackward, GradHook, HostApi, TensorHandle};
 use ferrite_sdk::abi::kernel::{status, AttrValue};
 use ferrite_sdk::abi::view::TensorMeta;
 use ferrite_sdk::abi::{ABI_MAJOR, ABI_MINOR};
@@ -257,6 +257,64 @@ extern "C" fn parallel_for(n: usize, grain: usize, body: ferrite_sdk::abi::host:
     let _ = catch_unwind(AssertUnwindSafe(|| crate::threads::parallel_for(Runtime::global().num_threads(), n, grain, body, user)));
 }
 
+extern "C" fn set_autocast(enabled: bool, dtype: DType) -> AutocastState {
+    if enabled && !crate::autocast::valid_dtype(dtype) {
+        Runtime::global().warn_once(&format!("set_autocast: {dtype} is not an autocast dtype (bf16 or f16); state unchanged"));
+        return crate::autocast::state();
+    }
+    crate::autocast::set_state(AutocastState { enabled, dtype })
+}
+extern "C" fn autocast_state() -> AutocastState {
+    crate::autocast::state()
+}
+extern "C" fn storage_release(h: TensorHandle) -> i32 {
+    // SAFETY: the table's contract: nothing uses the storage meanwhile.
+    guard(|| unsafe {
+        t(h)?.0.storage.release();
+        Ok(())
+    })
+}
+
+extern "C" fn storage_restore(h: TensorHandle) -> i32 {
+    guard(|| unsafe {
+        let x = t(h)?;
+        if !x.0.storage.restore() {
+            return Err(CoreError::Invalid(format!("out of memory restoring a storage of {} bytes", x.0.storage.nbytes())));
+        }
+        Ok(())
+    })
+}
+
+extern "C" fn storage_is_released(h: TensorHandle) -> bool {
+    // SAFETY: a live handle (the table's contract).
+    unsafe { t(h) }.map(|x| x.0.storage.is_released()).unwrap_or(false)
+}
+
+extern "C" fn custom_function(
+    inputs: *const TensorHandle,
+    n_in: usize,
+    outputs: *const TensorHandle,
+    n_out: usize,
+    bw: CustomBackward,
+    o: *mut TensorHandle,
+) -> i32 {
+    // Own the callback state at once, so it is freed on every early return.
+    let owned = autograd::CustomFn(bw);
+    guard(move || {
+        let ins: Vec<Tensor> = unsafe { slice(inputs, n_in) }.iter().map(|&h| unsafe { t(h) }).collect::<Result<_>>()?;
+        let outs: Vec<Tensor> = unsafe { slice(outputs, n_out) }.iter().map(|&h| unsafe { t(h) }).collect::<Result<_>>()?;
+        if o.is_null() && n_out > 0 {
+            return Err(CoreError::Invalid("custom_function: null output pointer".into()));
+        }
+        let bw = owned.0;
+        std::mem::forget(owned);
+        for (i, r) in autograd::custom_function(&ins, &outs, bw)?.into_iter().enumerate() {
+            unsafe { *o.add(i) = into_handle(r) };
+        }
+        Ok(())
+    })
+}
+
 static HOST_API: HostApi = HostApi {
     abi_major: ABI_MAJOR,
     abi_minor: ABI_MINOR,
@@ -290,6 +348,12 @@ static HOST_API: HostApi = HostApi {
     next_seed,
     num_threads,
     parallel_for,
+    set_autocast,
+    autocast_state,
+    custom_function,
+    storage_release,
+    storage_restore,
+    storage_is_released,
 };
 
 /// The host table handed to plugins and sdk users.

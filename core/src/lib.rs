@@ -14,6 +14,7 @@
 //! [`ferrite_sdk::abi::host::HostApi`].
 
 pub mod alloc;
+pub mod autocast;
 pub mod autograd;
 pub mod comm;
 pub mod discovery;

@@ -13,6 +13,7 @@
 //!   table with PyTorch-style functional ops, modules and optimizers.
 
 pub mod abi;
+pub mod amp;
 pub mod kernel;
 pub mod register;
 pub mod shape;

@@ -7,7 +7,7 @@
 //! `add sub mul div neg sqrt relu ge where linear` with scalar broadcasting. No autograd.
 
 use crate::abi::dtype::{DType, Device};
-use crate::abi::host::{view_kind, GradHook, HostApi, TensorHandle};
+use crate::abi::host::{view_kind, AutocastState, CustomBackward, GradHook, HostApi, TensorHandle};
 use crate::abi::kernel::{status, AttrValue};
 use crate::abi::view::TensorMeta;
 use crate::tensor::Host;
@@ -363,6 +363,32 @@ extern "C" fn parallel_for(n: usize, _grain: usize, body: crate::abi::host::Para
 extern "C" fn num_threads() -> usize {
     1
 }
+thread_local! {
+    static AUTOCAST: Cell<AutocastState> = const { Cell::new(AutocastState { enabled: false, dtype: DType::BF16 }) };
+}
+extern "C" fn set_autocast(enabled: bool, dtype: DType) -> AutocastState {
+    AUTOCAST.with(|a| a.replace(AutocastState { enabled, dtype }))
+}
+extern "C" fn autocast_state() -> AutocastState {
+    AUTOCAST.with(|a| a.get())
+}
+extern "C" fn no_storage(_: TensorHandle) -> i32 {
+    status::FAILED
+}
+extern "C" fn storage_is_released(_: TensorHandle) -> bool {
+    false
+}
+extern "C" fn custom_function(
+    _: *const TensorHandle,
+    _: usize,
+    _: *const TensorHandle,
+    _: usize,
+    bw: CustomBackward,
+    _: *mut TensorHandle,
+) -> i32 {
+    (bw.drop_user)(bw.user);
+    fail("fake host: no autograd")
+}
 
 static API: HostApi = HostApi {
     abi_major: crate::abi::ABI_MAJOR,
@@ -397,6 +423,12 @@ static API: HostApi = HostApi {
     next_seed,
     num_threads,
     parallel_for,
+    set_autocast,
+    autocast_state,
+    custom_function,
+    storage_release: no_storage,
+    storage_restore: no_storage,
+    storage_is_released,
 };
 
 /// The fake host.

@@ -62,6 +62,9 @@ fn accumulate_leaf(leaf: &Tensor, g: Tensor) -> Result<()> {
 /// second backward through the same nodes is an error.
 pub fn backward(root: &Tensor, grad: Option<Tensor>, retain_graph: bool) -> Result<()> {
     let _no_grad = NoGradGuard::new();
+    // Gradients follow the forward's dtypes; ops a backward rule calls are never autocast
+    // (a checkpoint's recompute restores the forward's autocast state itself).
+    let _no_autocast = crate::autocast::Suspend::new();
     if !root.requires_grad() {
         return Err(CoreError::Autograd(
             "element 0 of tensors does not require grad and does not have a grad_fn".into(),

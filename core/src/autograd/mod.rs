@@ -1,10 +1,12 @@
 //! Define-by-run autograd: every differentiable op call records a [`Node`] on its outputs;
 //! [`backward`] walks the recorded graph in reverse topological order.
 
+mod custom;
 mod engine;
 mod grad_math;
 mod node;
 
+pub use custom::{custom_function, CustomFn};
 pub use engine::backward;
 pub use grad_math::{add_grads, sum_to_shape};
 pub use node::{BackwardFn, Edge, Hook, Node, Saved, SavedTensor};

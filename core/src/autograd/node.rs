@@ -75,6 +75,9 @@ pub enum BackwardFn {
     },
     /// dtype conversion (or `contiguous`): gradient converted back.
     Cast,
+    /// A custom function's callback ([`super::custom`]); taken (and its state freed) by a
+    /// backward without `retain_graph`.
+    Custom(Mutex<Option<Arc<super::custom::CustomFn>>>),
 }
 
 /// Where a gradient flows next.
@@ -125,6 +128,9 @@ impl Node {
     /// Computes the gradient of each forward input from the gradients of the outputs
     /// (`None` where not needed).
     pub fn apply(&self, grads: Vec<Option<Tensor>>, retain_graph: bool) -> Result<Vec<Option<Tensor>>> {
+        if let BackwardFn::Custom(f) = &self.backward {
+            return self.apply_custom(f, grads, retain_graph);
+        }
         let mut guard = self.saved.lock().unwrap_or_else(|e| e.into_inner());
         let needs: Vec<bool> = self.next.iter().map(|e| e.is_some()).collect();
         let grads: Vec<Tensor> = grads
@@ -163,7 +169,7 @@ impl Node {
                         z
                     }
                     BackwardFn::Cast => g.cast(in_dtype)?,
-                    BackwardFn::Kernel { .. } => unreachable!("handled above"),
+                    BackwardFn::Kernel { .. } | BackwardFn::Custom(_) => unreachable!("handled above"),
                 };
                 vec![needs[0].then_some(gi)]
             }
@@ -172,6 +178,35 @@ impl Node {
             *guard = None;
         }
         Ok(out)
+    }
+
+    /// Runs a custom backward without holding any lock of this node, so the callback may run
+    /// a backward of its own (reentrant checkpointing).
+    fn apply_custom(
+        &self,
+        f: &Mutex<Option<Arc<super::custom::CustomFn>>>,
+        grads: Vec<Option<Tensor>>,
+        retain_graph: bool,
+    ) -> Result<Vec<Option<Tensor>>> {
+        // Clone the callback out (or take it, freeing its state after this call, without
+        // retain_graph) and release the lock before calling it.
+        let cf = {
+            let mut slot = f.lock().unwrap_or_else(|e| e.into_inner());
+            if retain_graph { slot.clone() } else { slot.take() }
+        };
+        let Some(cf) = cf else {
+            return Err(CoreError::Autograd(format!(
+                "trying to backward through {} a second time: its state was freed; \
+                 call backward with retain_graph=true the first time",
+                self.name
+            )));
+        };
+        let grads: Vec<Tensor> = grads
+            .into_iter()
+            .zip(&self.output_meta)
+            .map(|(g, m)| g.map(Ok).unwrap_or_else(|| zeros_like_meta(m)))
+            .collect::<Result<_>>()?;
+        cf.call(&self.name, &grads, &self.input_meta)
     }
 
     fn kernel_backward(

@@ -165,10 +165,11 @@ impl ProcessGroup {
     }
 
     fn submit(&self, what: Collective) -> Result<WorkId> {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
         let name = what.name();
         let (done, rx) = bounded(1);
         let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        // Numbered under the queue lock, so `#N` in messages follows queue order.
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
         let Some(tx) = queue.as_ref() else {
             return Err(CoreError::Invalid("process group was shut down".into()));
         };

@@ -3,7 +3,8 @@
 //! maps large ones with huge pages.
 
 use crate::alloc::{self, Block};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use crate::alloc::os::ALIGN;
 pub use crate::alloc::{stats, AllocStats};
@@ -30,8 +31,14 @@ pub fn reset_peak_bytes() {
 
 /// A block of tensor memory shared by a tensor and all its views.
 pub struct Storage {
-    /// `None` for 0 bytes (the pointer is then dangling but aligned, never null).
-    block: Option<Block>,
+    /// `None` for 0 bytes (the pointer is then dangling but aligned, never null) and while
+    /// released. Mutated only by [`Storage::release`]/[`Storage::restore`], whose callers
+    /// guarantee that nothing else uses the storage meanwhile.
+    block: UnsafeCell<Option<Block>>,
+    /// Size in bytes (kept while released).
+    nbytes: usize,
+    /// Memory handed back by [`Storage::release`] (ZeRO-3 parameters between uses).
+    released: AtomicBool,
     /// Bumped by every in-place write; autograd compares it with the value seen at save time.
     pub version: AtomicU64,
 }
@@ -47,17 +54,72 @@ impl Storage {
     /// shape is an error for the caller instead of an abort.
     pub fn zeroed(nbytes: usize) -> Option<Storage> {
         let block = if nbytes == 0 { None } else { Some(alloc::global().allocate(nbytes)?) };
-        Some(Storage { block, version: AtomicU64::new(0) })
+        Some(Storage { block: UnsafeCell::new(block), nbytes, released: AtomicBool::new(false), version: AtomicU64::new(0) })
     }
 
     /// Base pointer.
+    ///
+    /// # Panics
+    /// If the storage is released: every use of such a tensor is a bug of the caller (the
+    /// host table turns the panic into an error naming it).
     pub fn ptr(&self) -> *mut u8 {
-        self.block.as_ref().map_or(ALIGN as *mut u8, |b| b.ptr())
+        if self.released.load(Ordering::Acquire) {
+            panic!(
+                "tensor storage of {} bytes was released (a ZeRO-3 parameter used while sharded: \
+                 gather it first, e.g. with the strategy's pre_forward)",
+                self.nbytes
+            );
+        }
+        // SAFETY: not released, and `release` is never concurrent with users (its contract).
+        unsafe { (*self.block.get()).as_ref().map_or(ALIGN as *mut u8, |b| b.ptr()) }
     }
 
-    /// Size in bytes.
+    /// Size in bytes (also while released).
     pub fn nbytes(&self) -> usize {
-        self.block.as_ref().map_or(0, |b| b.nbytes())
+        self.nbytes
+    }
+
+    /// Whether [`Storage::release`] freed the memory.
+    pub fn is_released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+
+    /// Hands the memory back to the allocator, keeping the size (PyTorch's
+    /// `storage().resize_(0)` as used by FSDP). Every tensor sharing this storage becomes
+    /// unusable until [`Storage::restore`].
+    ///
+    /// # Safety
+    /// Nothing may read or write the storage concurrently or keep a pointer into it.
+    pub unsafe fn release(&self) {
+        if self.released.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(b) = (*self.block.get()).take() {
+            alloc::global().release(b);
+        }
+    }
+
+    /// Allocates fresh zeroed memory for a released storage (no-op otherwise). Returns `false`
+    /// when the allocator refuses.
+    ///
+    /// # Safety
+    /// As for [`Storage::release`].
+    pub unsafe fn restore(&self) -> bool {
+        if !self.released.load(Ordering::Acquire) {
+            return true;
+        }
+        let block = if self.nbytes == 0 {
+            None
+        } else {
+            match alloc::global().allocate(self.nbytes) {
+                Some(b) => Some(b),
+                None => return false,
+            }
+        };
+        *self.block.get() = block;
+        self.bump_version();
+        self.released.store(false, Ordering::Release);
+        true
     }
 
     /// Current version.
@@ -73,7 +135,7 @@ impl Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        if let Some(b) = self.block.take() {
+        if let Some(b) = self.block.get_mut().take() {
             alloc::global().release(b);
         }
     }

@@ -157,7 +157,79 @@ pub struct HostApi {
     /// Plugins never start threads of their own. The sdk's `kernel::parallel::parallel_for`
     /// wraps this for closures.
     pub parallel_for: extern "C" fn(n: usize, grain: usize, body: ParallelBody, user: *mut c_void),
+
+    /// Sets this thread's autocast state (`torch.autocast(device_type="cpu", dtype=...)`) and
+    /// returns the previous one. While enabled, `call_op` casts floating inputs of ops on
+    /// PyTorch's lower-precision list (matmul, linear, conv, attention) to `dtype`, casts 16-bit
+    /// inputs of ops on the fp32 list (softmax, losses, norms, exp/log/pow, sum) up to f32, and
+    /// runs other ops with mixed float inputs in the widest one. `dtype` must be `F16` or `BF16`
+    /// when `enabled`; any other dtype leaves the state unchanged (and warns once).
+    pub set_autocast: extern "C" fn(enabled: bool, dtype: DType) -> AutocastState,
+    /// This thread's autocast state.
+    pub autocast_state: extern "C" fn() -> AutocastState,
+    /// A custom autograd function (`torch.autograd.Function`): returns in `out[..n_out]` new
+    /// handles sharing storage with `outputs` (computed by the caller, usually under no_grad),
+    /// whose gradient is computed by `backward` from the outputs' gradients. Graph edges go to
+    /// every input that requires grad; when grad mode is off, the outputs are returned as they
+    /// are and `backward` is dropped. `backward` may itself run `backward` (reentrant).
+    pub custom_function: extern "C" fn(
+        inputs: *const TensorHandle,
+        n_inputs: usize,
+        outputs: *const TensorHandle,
+        n_outputs: usize,
+        backward: CustomBackward,
+        out: *mut TensorHandle,
+    ) -> i32,
+    /// Frees the memory of `t`'s storage (shared with all its views), keeping shape and dtype
+    /// (`storage().resize_(0)`, as FSDP / ZeRO-3 do with sharded parameters). Any later use of
+    /// a tensor on that storage fails until [`HostApi::storage_restore`]. The caller guarantees
+    /// that nothing uses the storage meanwhile.
+    pub storage_release: extern "C" fn(t: TensorHandle) -> i32,
+    /// Gives a released storage fresh zeroed memory (no-op if not released); fails when memory
+    /// is exhausted.
+    pub storage_restore: extern "C" fn(t: TensorHandle) -> i32,
+    /// Whether `t`'s storage is released.
+    pub storage_is_released: extern "C" fn(t: TensorHandle) -> bool,
 }
+
+/// A thread's autocast state, as set by [`HostApi::set_autocast`].
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutocastState {
+    /// Whether autocast is on.
+    pub enabled: bool,
+    /// The lower-precision dtype (`F16` or `BF16`; `BF16` by default, as PyTorch's CPU autocast).
+    pub dtype: DType,
+}
+
+/// The backward of a [`HostApi::custom_function`].
+///
+/// `call(user, grads, n_grads, grad_inputs, n_inputs, err)` receives one borrowed gradient per
+/// forward output (never null: missing ones are zeros) and writes one owned handle per forward
+/// input into `grad_inputs` (null: no gradient). On failure it returns a non-zero
+/// [`super::kernel::status`] and writes a one-line message into `*err`. It must not unwind.
+/// `drop_user` frees `user` when the graph node is released.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct CustomBackward {
+    /// Opaque state passed back to `call` and `drop_user`.
+    pub user: *mut c_void,
+    /// Computes input gradients from output gradients.
+    pub call: extern "C" fn(
+        user: *mut c_void,
+        grads: *const TensorHandle,
+        n_grads: usize,
+        grad_inputs: *mut TensorHandle,
+        n_inputs: usize,
+        err: *mut RString,
+    ) -> i32,
+    /// Frees `user`.
+    pub drop_user: extern "C" fn(user: *mut c_void),
+}
+
+// SAFETY: `Tensor::custom_function`'s bounds require the backward state to be thread-safe.
+unsafe impl Send for CustomBackward {}
+unsafe impl Sync for CustomBackward {}
 
 /// One chunk of a [`HostApi::parallel_for`] loop. Must not unwind (the sdk wrapper catches
 /// panics and reports them after the loop).

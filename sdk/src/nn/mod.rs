@@ -3,6 +3,7 @@
 //! [`Host`](crate::Host) and owned by the core; modules only hold handles.
 
 pub mod activation;
+pub mod checkpointing;
 pub mod conv;
 pub mod embedding;
 pub mod init;
@@ -14,6 +15,7 @@ pub mod sequential;
 pub mod state;
 
 pub use activation::{Dropout, Flatten, ReLU};
+pub use checkpointing::checkpoint;
 pub use conv::{Conv2d, Conv2dConfig};
 pub use embedding::Embedding;
 pub use linear::Linear;

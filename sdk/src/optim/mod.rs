@@ -8,9 +8,11 @@
 
 pub mod adamw;
 pub mod sgd;
+pub mod spec;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use sgd::{Sgd, SgdConfig};
+pub use spec::OptimizerSpec;
 
 use crate::error::Result;
 use crate::tensor::Tensor;

@@ -44,11 +44,15 @@ impl Element for half::bf16 {
     const DTYPE: DType = DType::BF16;
 }
 
+mod autocast;
 mod autograd;
+mod custom;
 mod host;
 mod ops;
+mod storage;
 mod views;
 
+pub use autocast::AutocastState;
 pub use host::Host;
 
 /// A reference-counted handle to a core tensor (like `torch.Tensor`). Cloning shares the tensor;

@@ -46,6 +46,9 @@ pub enum Command {
     /// Estimate per-device training memory (weights, gradients, optimizer state, activations)
     /// by precision, optimizer, ZeRO stage and world size.
     Mem(crate::mem::MemArgs),
+    /// Check every collective of a comm backend (comm.local, comm.mpi) against its definition
+    /// and time all-reduce (algorithm and bus bandwidth, as nccl-tests).
+    Collectives(crate::collectives::CollectivesArgs),
 }
 
 /// `ferrite train`: every key of the config file has a flag; flags win over the file.
@@ -110,6 +113,9 @@ pub struct TrainArgs {
     /// decision is printed and appended to <run_dir>/plugins.log.
     #[arg(long = "watch-plugins")]
     pub watch_plugins: bool,
+    /// Distributed training.
+    #[command(flatten)]
+    pub parallel: crate::distributed::args::ParallelArgs,
 }
 
 impl TrainArgs {
@@ -146,6 +152,7 @@ impl TrainArgs {
             None => TrainConfig::default(),
         };
         cfg.apply(&self.overrides())?;
+        self.parallel.apply(&mut cfg.parallel).map_err(ConfigError::Invalid)?;
         cfg.resolve(now)
     }
 }

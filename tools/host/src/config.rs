@@ -157,6 +157,8 @@ pub struct TrainConfig {
     /// training ([`TrainConfig::pin_op_versions`]); each pinned version must be loaded.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub op_versions: std::collections::BTreeMap<String, u32>,
+    /// Distributed training (`[parallel]`): strategy, comm backend, world size.
+    pub parallel: crate::distributed::ParallelConfig,
 }
 
 impl Default for TrainConfig {
@@ -180,6 +182,7 @@ impl Default for TrainConfig {
             ops: OpsKind::Cpu,
             watch_plugins: false,
             op_versions: std::collections::BTreeMap::new(),
+            parallel: crate::distributed::ParallelConfig::default(),
         }
     }
 }
@@ -306,6 +309,7 @@ impl TrainConfig {
     /// [`ConfigError::Invalid`] with a one-line reason naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        self.parallel.validate().map_err(ConfigError::Invalid)?;
         if let Some(name) = &self.name {
             if name.is_empty()
                 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))

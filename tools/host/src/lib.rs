@@ -13,8 +13,10 @@
 pub mod atomic;
 pub mod bench;
 pub mod cli;
+pub mod collectives;
 pub mod config;
 pub mod conformance;
+pub mod distributed;
 pub mod eval;
 pub mod evaluate;
 pub mod hosted;

@@ -53,6 +53,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Mem(args) => ferrite_host::mem::run(&args),
+        Command::Collectives(args) => ferrite_host::collectives::run(&args),
         Command::Bench(args) => {
             plugins::load_default_plugins(&[])?;
             for p in &args.plugin {

@@ -5,7 +5,15 @@ use ferrite_core::{discovery, Runtime};
 use std::path::{Path, PathBuf};
 
 /// Workspace packages of the default plugins, built on demand when running from a checkout.
-const DEFAULT_PACKAGES: [&str; 4] = ["ferrite-ops-ref", "ferrite-ops-cpu", "ferrite-model-spp-net", "ferrite-dataset-digits"];
+const DEFAULT_PACKAGES: [&str; 7] = [
+    "ferrite-ops-ref",
+    "ferrite-ops-cpu",
+    "ferrite-model-spp-net",
+    "ferrite-dataset-digits",
+    "ferrite-comm-local",
+    "ferrite-parallel-ddp",
+    "ferrite-parallel-zero",
+];
 
 /// Newest modification time of the files under `dir` (recursively).
 fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {

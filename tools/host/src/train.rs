@@ -89,6 +89,9 @@ fn epoch_plan(data: &[HostedDataset], batch_size: usize, rng: &mut Rng) -> Vec<(
 
 /// Runs the whole training described by `cfg` (plugins must be loaded).
 pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
+    if cfg.parallel.enabled() {
+        return crate::distributed::train_parallel(cfg);
+    }
     let start = Instant::now();
     let rt = Runtime::global();
     let host = ferrite_core::host();
@@ -214,7 +217,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     Ok(TrainSummary { run_dir, checkpoint, test_accuracy, seconds: start.elapsed().as_secs_f64() })
 }
 
-fn save_checkpoint(path: &Path, model: &HostedModel, cfg: &TrainConfig, acc: &[(u32, f64)]) -> Result<()> {
+pub(crate) fn save_checkpoint(path: &Path, model: &HostedModel, cfg: &TrainConfig, acc: &[(u32, f64)]) -> Result<()> {
     let mut md = HashMap::new();
     md.insert(meta::FORMAT.to_string(), meta::FORMAT_V1.to_string());
     md.insert(meta::MODEL.to_string(), cfg.model.clone());

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use ferrite_sdk::abi::dtype::{DType, Device};
-use ferrite_sdk::abi::host::{GradHook, HostApi, ParallelBody, TensorHandle};
+use ferrite_sdk::abi::host::{AutocastState, CustomBackward, GradHook, HostApi, ParallelBody, TensorHandle};
 use ferrite_sdk::abi::kernel::{AttrValue, KernelCtx};
 use ferrite_sdk::abi::view::TensorMeta;
 use ferrite_sdk::abi_stable::std_types::{RStr, RString};
@@ -101,6 +101,22 @@ extern "C" fn next_seed() -> u64 {
 extern "C" fn num_threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
+extern "C" fn set_autocast(_: bool, _: DType) -> AutocastState {
+    AutocastState { enabled: false, dtype: DType::BF16 }
+}
+extern "C" fn autocast_state() -> AutocastState {
+    AutocastState { enabled: false, dtype: DType::BF16 }
+}
+extern "C" fn no_storage(_: TensorHandle) -> i32 {
+    ferrite_sdk::abi::kernel::status::FAILED
+}
+extern "C" fn storage_is_released(_: TensorHandle) -> bool {
+    false
+}
+extern "C" fn custom_function(_: *const TensorHandle, _: usize, _: *const TensorHandle, _: usize, bw: CustomBackward, _: *mut TensorHandle) -> i32 {
+    (bw.drop_user)(bw.user);
+    FAIL
+}
 
 #[derive(Clone, Copy)]
 struct SendPtr(*mut c_void);
@@ -170,6 +186,12 @@ pub static HOST: HostApi = HostApi {
     next_seed,
     num_threads,
     parallel_for,
+    set_autocast,
+    autocast_state,
+    custom_function,
+    storage_release: no_storage,
+    storage_restore: no_storage,
+    storage_is_released,
 };
 
 thread_local! {

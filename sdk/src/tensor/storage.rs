@@ -1,0 +1,52 @@
+//! Releasing and restoring a tensor's memory (sharded parameters between uses).
+
+use super::{check, Tensor};
+use crate::error::Result;
+
+impl Tensor {
+    /// Frees the memory behind this tensor's storage (shared with all its views), keeping its
+    /// shape and dtype — PyTorch's `t.untyped_storage().resize_(0)`, which FSDP / ZeRO-3 use
+    /// for parameters between gathers. Until [`restore_storage_`](Tensor::restore_storage_),
+    /// every op on the tensor fails with an error saying the storage was released.
+    ///
+    /// # Safety
+    /// Nothing may use the storage meanwhile (no op running on another thread, no pointer
+    /// into it kept by a kernel).
+    ///
+    /// # Errors
+    /// [`crate::Error::Host`] for an invalid handle.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let w = host.ones(&[1024], DType::F32)?;
+    /// unsafe { w.release_storage_()? };
+    /// assert!(w.is_storage_released());
+    /// assert!(w.to_vec::<f32>().is_err());
+    /// unsafe { w.restore_storage_()? }; // zeroed memory again
+    /// assert_eq!(w.to_vec::<f32>()?[0], 0.0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub unsafe fn release_storage_(&self) -> Result<()> {
+        check(self.api, (self.api.storage_release)(self.h))
+    }
+
+    /// Gives a released storage fresh zeroed memory (no-op when not released).
+    ///
+    /// # Safety
+    /// As for [`release_storage_`](Tensor::release_storage_).
+    ///
+    /// # Errors
+    /// [`crate::Error::Host`] when memory is exhausted.
+    pub unsafe fn restore_storage_(&self) -> Result<()> {
+        check(self.api, (self.api.storage_restore)(self.h))
+    }
+
+    /// Whether the storage is released.
+    pub fn is_storage_released(&self) -> bool {
+        (self.api.storage_is_released)(self.h)
+    }
+}

@@ -1,0 +1,81 @@
+//! `ferrite train` flags of distributed training (each overrides its `[parallel]` key).
+
+use super::config::ParallelConfig;
+use clap::Args;
+
+/// Distributed-training flags.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ParallelArgs {
+    /// Parallel strategy: none, ddp (parallel.ddp), zero1, zero2 or zero3 (parallel.zero).
+    #[arg(long, value_name = "STRATEGY")]
+    pub parallel: Option<String>,
+    /// Ranks for --comm local (threads of this process).
+    #[arg(long, value_name = "N")]
+    pub world_size: Option<u32>,
+    /// Comm backend: local (ranks as threads) or mpi (ranks as `mpirun -np N` processes).
+    #[arg(long, value_name = "BACKEND")]
+    pub comm: Option<String>,
+    /// Micro-batches per optimizer step (no_sync on all but the last).
+    #[arg(long, value_name = "K")]
+    pub grad_accumulation: Option<u32>,
+    /// Gradient bucket size in MiB (default 25).
+    #[arg(long, value_name = "MIB")]
+    pub bucket_cap_mb: Option<f64>,
+    /// Tolerate parameters that get no gradient (DDP).
+    #[arg(long)]
+    pub find_unused_parameters: bool,
+    /// Timeout of every collective in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl ParallelArgs {
+    /// Applies the flags to `cfg`.
+    ///
+    /// # Errors
+    /// An unknown `--parallel` value.
+    pub fn apply(&self, cfg: &mut ParallelConfig) -> Result<(), String> {
+        if let Some(p) = &self.parallel {
+            match p.as_str() {
+                "none" | "ddp" => cfg.strategy = p.clone(),
+                "zero1" | "zero2" | "zero3" => {
+                    cfg.strategy = "zero".into();
+                    cfg.zero_stage = u32::from(p.as_bytes()[4] - b'0');
+                }
+                _ => return Err(format!("--parallel must be none, ddp, zero1, zero2 or zero3, got {p:?}")),
+            }
+        }
+        if let Some(n) = self.world_size {
+            cfg.world_size = n;
+        }
+        if let Some(c) = &self.comm {
+            cfg.comm = c.clone();
+        }
+        if let Some(k) = self.grad_accumulation {
+            cfg.grad_accumulation = k;
+        }
+        if let Some(b) = self.bucket_cap_mb {
+            cfg.bucket_cap_mb = b;
+        }
+        if self.find_unused_parameters {
+            cfg.find_unused_parameters = true;
+        }
+        if let Some(t) = self.timeout_ms {
+            cfg.timeout_ms = t;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_stages_and_bad_values() {
+        let mut c = ParallelConfig::default();
+        ParallelArgs { parallel: Some("zero3".into()), world_size: Some(4), ..Default::default() }.apply(&mut c).unwrap();
+        assert_eq!((c.strategy.as_str(), c.zero_stage, c.world_size), ("zero", 3, 4));
+        assert!(ParallelArgs { parallel: Some("fsdp".into()), ..Default::default() }.apply(&mut c).unwrap_err().contains("--parallel"));
+    }
+}

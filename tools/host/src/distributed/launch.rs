@@ -1,0 +1,91 @@
+//! Starting the ranks: loading the comm and strategy plugins, building one process group per
+//! rank living in this process, and running a function on each (one thread per local rank).
+
+use super::config::ParallelConfig;
+use anyhow::{Context, Result};
+use ferrite_core::comm::ProcessGroup;
+use ferrite_core::{discovery, Runtime};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Loads the plugin `name` (`comm-local`) unless a plugin of that name is loaded already.
+///
+/// # Errors
+/// The plugin file cannot be found or loaded.
+pub fn ensure_plugin(name: &str, extra: &[PathBuf]) -> Result<()> {
+    let rt = Runtime::global();
+    if rt.plugins().iter().any(|p| p.meta.name == name) {
+        return Ok(());
+    }
+    let dirs: Vec<PathBuf> = extra.iter().filter(|p| p.is_dir()).cloned().collect();
+    let path = discovery::find_plugin_in(name, &dirs).with_context(|| format!("finding plugin {name}"))?;
+    rt.load_plugin(&path).with_context(|| format!("loading plugin {name}"))?;
+    Ok(())
+}
+
+/// The process groups of the ranks in this process: all `world_size` for `comm = "local"`,
+/// this process's one for `comm = "mpi"` (started by `mpirun`).
+///
+/// # Errors
+/// Plugins missing, the backend refusing its config.
+pub fn process_groups(cfg: &ParallelConfig, extra: &[PathBuf]) -> Result<Vec<Arc<ProcessGroup>>> {
+    ensure_plugin(&format!("comm-{}", cfg.comm), extra)?;
+    ensure_plugin(&format!("parallel-{}", cfg.strategy), extra)?;
+    let comms = Runtime::global().create_comm(&cfg.comm_name(), &cfg.comm_toml())?;
+    let timeout = Duration::from_millis(cfg.timeout_ms);
+    Ok(comms.into_iter().map(|c| Arc::new(ProcessGroup::new(c, timeout))).collect())
+}
+
+/// Runs `f` on every rank's state, each on its own thread (`(rank, state)` pairs), and
+/// returns the results in the given order. A rank that fails drops its process group, so its
+/// peers fail fast instead of waiting for the timeout.
+pub fn run_ranks<S: Send, T: Send>(states: Vec<(u32, S)>, f: impl Fn(S) -> Result<T> + Sync) -> Vec<Result<T>> {
+    if states.len() == 1 {
+        let (rank, s) = states.into_iter().next().expect("one rank");
+        return vec![f(s).with_context(|| format!("rank {rank}"))];
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = states
+            .into_iter()
+            .map(|(rank, st)| {
+                let f = &f;
+                std::thread::Builder::new()
+                    .name(format!("ferrite-rank-{rank}"))
+                    .spawn_scoped(scope, move || f(st).with_context(|| format!("rank {rank}")))
+                    .expect("spawning a rank thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a rank thread panicked"))))
+            .collect()
+    })
+}
+
+/// Every rank's value, or the error that most likely caused the others: a rank's own failure
+/// is preferred over peers reporting that it left or timed out.
+///
+/// # Errors
+/// The root-cause error, with its rank.
+pub fn root_cause<T>(results: Vec<Result<T>>) -> Result<Vec<T>> {
+    let secondary = |e: &anyhow::Error| {
+        let m = format!("{e:#}");
+        ["left the group", "did not finish within", "is broken by an earlier error", "within", "communication thread"]
+            .iter()
+            .any(|k| m.contains(k))
+    };
+    let mut errors = Vec::new();
+    let mut values = Vec::new();
+    for r in results {
+        match r {
+            Ok(v) => values.push(v),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(values);
+    }
+    let i = errors.iter().position(|e| !secondary(e)).unwrap_or(0);
+    Err(errors.swap_remove(i))
+}

@@ -1,0 +1,145 @@
+//! `ferrite train` with a `[parallel]` strategy: ranks as threads (`comm.local`) or as
+//! `mpirun` processes (`comm.mpi`), rank 0 reporting and writing the run folder, every rank
+//! writing its shard of the training state.
+
+use super::config::ParallelConfig;
+use super::launch::{process_groups, root_cause, run_ranks};
+use super::rank::{evaluate_epoch, reduce_sums, train_epoch, RankState};
+use super::shards::save_shard;
+use super::strategy::HostedStrategy;
+use crate::config::{OptimizerKind, TrainConfig};
+use crate::metrics::MetricsLog;
+use crate::train::{save_checkpoint, TrainSummary};
+use crate::{atomic, plot};
+use anyhow::{Context, Result};
+use ferrite_core::comm::ProcessGroup;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The optimizer of `cfg` as the strategy's `[optimizer]` table.
+pub fn optimizer_table(cfg: &TrainConfig) -> toml::Table {
+    let mut t = toml::Table::new();
+    match cfg.optimizer {
+        OptimizerKind::Sgd => {
+            t.insert("kind".into(), "sgd".into());
+            t.insert("momentum".into(), cfg.momentum.into());
+        }
+        OptimizerKind::Adamw => {
+            t.insert("kind".into(), "adamw".into());
+        }
+    }
+    t.insert("lr".into(), cfg.lr().into());
+    t.insert("weight_decay".into(), cfg.weight_decay().into());
+    t
+}
+
+/// Rank 0's run folder, the same on every rank (MPI ranks may resolve different timestamps).
+fn agree_on_run_dir(group: &ProcessGroup, mine: &Path) -> Result<PathBuf> {
+    const MAX: usize = 4096;
+    let bytes = mine.to_string_lossy().into_owned().into_bytes();
+    anyhow::ensure!(bytes.len() < MAX, "run folder path is longer than {MAX} bytes");
+    let mut buf = vec![0f64; MAX];
+    for (b, v) in bytes.iter().zip(buf.iter_mut()) {
+        *v = f64::from(*b);
+    }
+    let t = ferrite_core::Tensor::from_f64(&[MAX as i64], &buf, ferrite_sdk::DType::U8)?;
+    group.wait(group.broadcast(&t, 0)?)?;
+    let got: Vec<u8> = t.to_f64_vec().into_iter().map(|v| v as u8).take_while(|&b| b != 0).collect();
+    Ok(PathBuf::from(String::from_utf8_lossy(&got).into_owned()))
+}
+
+/// Trains with the strategy of `cfg.parallel` (plugins for ops, model and dataset must be
+/// loaded; the comm and strategy plugins are loaded here).
+///
+/// # Errors
+/// Any rank's failure (the root cause is preferred over peers reporting it), bad configs,
+/// an existing non-empty run folder.
+pub fn train_parallel(cfg: &TrainConfig) -> Result<TrainSummary> {
+    let start = Instant::now();
+    let host = ferrite_core::host();
+    host.manual_seed(cfg.seed);
+    let p: &ParallelConfig = &cfg.parallel;
+    let run_dir = cfg.run_dir.clone().context("run_dir was not resolved")?;
+    let groups = process_groups(p, &cfg.plugin_path)?;
+    if groups.iter().any(|g| g.rank() == 0) && std::fs::read_dir(&run_dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        anyhow::bail!("run folder {} already exists and is not empty; choose another --run-dir", run_dir.display());
+    }
+    let strategy_toml = p.strategy_toml(&optimizer_table(cfg));
+    // Built in rank order on this thread: initialisation is deterministic for a seed.
+    let mut states = Vec::new();
+    for g in groups {
+        let rank = g.rank();
+        let strategy = HostedStrategy::new(&p.strategy_name(), g, &strategy_toml, host)?;
+        states.push((rank, RankState::new(cfg, strategy, host)?));
+    }
+    let results = run_ranks(states, |st| rank_main(cfg, st, &run_dir));
+    let summaries = root_cause(results)?;
+    let mut summary = summaries.into_iter().flatten().next().unwrap_or(TrainSummary {
+        run_dir: run_dir.clone(),
+        checkpoint: run_dir.join("model.safetensors"),
+        test_accuracy: Vec::new(),
+        seconds: 0.0,
+    });
+    summary.seconds = start.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// One rank from setup to its last shard; rank 0 returns the summary.
+fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Option<TrainSummary>> {
+    let rank = st.strategy.rank();
+    let main = rank == 0;
+    let run_dir = agree_on_run_dir(st.strategy.group(), run_dir)?;
+    st.strategy.setup(&st.model)?;
+    if main {
+        std::fs::create_dir_all(&run_dir).with_context(|| format!("creating run folder {}", run_dir.display()))?;
+        let cfg_path = run_dir.join("config.toml");
+        atomic::write_atomic(&cfg_path, cfg.to_toml()?.as_bytes()).with_context(|| format!("writing {}", cfg_path.display()))?;
+        let n: usize = st.model.named_parameters().iter().map(|(_, t)| t.numel()).sum();
+        println!("model    {} ({n} parameters)", cfg.model);
+        for d in &st.data {
+            println!("data     {}x{}: {}", d.size, d.size, d.describe());
+        }
+        println!("parallel {} ({})", st.strategy.describe(), st.strategy.group().describe());
+    }
+    let mut log = MetricsLog::new();
+    let base_lr = cfg.lr();
+    for epoch in 1..=cfg.epochs {
+        let t0 = Instant::now();
+        // Cosine decay, as in single-process training.
+        let progress = f64::from(epoch - 1) / f64::from(cfg.epochs);
+        let lr = base_lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        let sums = train_epoch(&mut st, cfg, epoch, lr)?;
+        let sums = reduce_sums(&st, &sums)?;
+        let seconds = t0.elapsed().as_secs_f64();
+        for rec in evaluate_epoch(&mut st, epoch, &sums, seconds)? {
+            println!(
+                "epoch {epoch:>3}/{} size {:>2}x{:<2} train loss {:.4} acc {:>6.2}%  test loss {:.4} acc {:>6.2}%  (epoch {:.1}s, {} ranks)",
+                cfg.epochs,
+                rec.size,
+                rec.size,
+                rec.train_loss,
+                100.0 * rec.train_accuracy,
+                rec.test_loss,
+                100.0 * rec.test_accuracy,
+                seconds,
+                st.strategy.world_size()
+            );
+            log.push(rec);
+        }
+        if main {
+            log.write_csv(&run_dir.join("metrics.csv"))?;
+        }
+    }
+    // Every rank's part of the optimizer state (ZeRO shards it), for exact resumption.
+    std::fs::create_dir_all(run_dir.join("shards")).with_context(|| format!("creating {}", run_dir.join("shards").display()))?;
+    save_shard(&run_dir, &st.strategy)?;
+    if !main {
+        return Ok(None);
+    }
+    let test_accuracy: Vec<(u32, f64)> =
+        st.data.iter().map(|d| (d.size, log.for_size(d.size).last().map_or(0.0, |r| r.test_accuracy))).collect();
+    let checkpoint = run_dir.join("model.safetensors");
+    save_checkpoint(&checkpoint, &st.model, cfg, &test_accuracy)?;
+    plot::plot_metrics(&log, &run_dir.join("metrics.png"), &format!("{} on {}", cfg.model, cfg.dataset))?;
+    Ok(Some(TrainSummary { run_dir, checkpoint, test_accuracy, seconds: 0.0 }))
+}
