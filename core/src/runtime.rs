@@ -357,6 +357,12 @@ impl Runtime {
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = Rng::new(seed);
     }
 
+    /// The generator's state (saved in checkpoints; [`Runtime::manual_seed`] with it resumes
+    /// the same stream).
+    pub fn rng_state(&self) -> u64 {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).state()
+    }
+
     /// Next 64-bit seed.
     pub fn next_seed(&self) -> u64 {
         self.rng.lock().unwrap_or_else(|e| e.into_inner()).next_u64()

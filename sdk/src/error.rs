@@ -3,6 +3,18 @@
 use thiserror::Error;
 
 /// Errors from tensor operations, modules, optimizers and checkpoints.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{Error, SafetensorsError, StateDictError};
+/// let e = Error::Checkpoint { path: "run/model.safetensors".into(), msg: "permission denied".into() };
+/// assert_eq!(e.to_string(), "checkpoint run/model.safetensors: permission denied");
+/// let e: Error = SafetensorsError::TooShort { len: 3 }.into();
+/// assert_eq!(e.to_string(), "safetensors: file is 3 bytes, shorter than the 8-byte header length");
+/// let e: Error = StateDictError { missing: vec!["fc.bias".into()], ..Default::default() }.into();
+/// assert_eq!(e.to_string(), "load_state_dict: missing keys [\"fc.bias\"]");
+/// ```
 #[derive(Debug, Error)]
 pub enum Error {
     /// The core rejected a call (bad shape, dtype, missing kernel, autograd misuse...).
@@ -40,6 +52,15 @@ impl From<SafetensorsError> for Error {
 }
 
 /// A parameter or buffer whose shape differs between a module and a state dict.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{ShapeMismatch, StateDictError};
+/// let m = ShapeMismatch { name: "fc.weight".into(), expected: vec![10, 32], got: vec![10, 16] };
+/// let e = StateDictError { shape_mismatch: vec![m], ..Default::default() };
+/// assert_eq!(e.to_string(), "load_state_dict: size mismatch for fc.weight: module has [10, 32], state dict has [10, 16]");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShapeMismatch {
     /// Dotted name (`features.0.weight`).
@@ -53,6 +74,14 @@ pub struct ShapeMismatch {
 /// Why a state dict could not be loaded (PyTorch's `load_state_dict` error, with the same
 /// categories). `missing`/`unexpected` only count when loading strictly; shape mismatches and
 /// duplicate keys always fail.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::StateDictError;
+/// let e = StateDictError { unexpected: vec!["extra".into()], duplicate: vec!["w".into()], ..Default::default() };
+/// assert_eq!(e.to_string(), "load_state_dict: unexpected keys [\"extra\"]; duplicate keys [\"w\"]");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Error)]
 #[error("load_state_dict: {}", self.summary())]
 pub struct StateDictError {
@@ -68,6 +97,14 @@ pub struct StateDictError {
 
 impl StateDictError {
     /// True when nothing is wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::StateDictError;
+    /// assert!(StateDictError::default().is_empty());
+    /// assert!(!StateDictError { missing: vec!["w".into()], ..Default::default() }.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.missing.is_empty() && self.unexpected.is_empty() && self.shape_mismatch.is_empty() && self.duplicate.is_empty()
     }
@@ -92,6 +129,19 @@ impl StateDictError {
 
 /// Every way [`crate::checkpoint::validate_safetensors`] rejects a file. Layout checked:
 /// `u64 little-endian header length N | N bytes of JSON | data buffer`.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{validate_safetensors, Error, SafetensorsError};
+/// // A file whose header claims 64 bytes but holds 2.
+/// let mut bytes = 64u64.to_le_bytes().to_vec();
+/// bytes.extend_from_slice(b"{}");
+/// match validate_safetensors(&bytes) {
+///     Err(Error::Safetensors { kind: SafetensorsError::HeaderPastEof { header_len: 64, available: 2 }, .. }) => {}
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SafetensorsError {
     /// Fewer than the 8 bytes of the header length.
@@ -191,6 +241,19 @@ pub enum SafetensorsError {
 }
 
 /// Result alias used throughout the sdk.
+///
+/// # Examples
+///
+/// ```
+/// fn half(x: usize) -> ferrite_sdk::Result<usize> {
+///     if x % 2 == 1 {
+///         ferrite_sdk::bail!("{x} is odd");
+///     }
+///     Ok(x / 2)
+/// }
+/// assert_eq!(half(4).unwrap(), 2);
+/// assert_eq!(half(3).unwrap_err().to_string(), "3 is odd");
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Returns `Err(Error::Invalid)` with a formatted message.

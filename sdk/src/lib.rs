@@ -20,6 +20,9 @@ pub mod shape;
 
 pub use abi_stable;
 pub use linkme;
+/// The `f16`/`bf16` types of [`Element`] and [`DType::F16`]/[`DType::BF16`] buffers, re-exported so
+/// plugins (comm backends reducing raw bytes) convert with the same crate version as the sdk.
+pub use half;
 
 pub use abi::dtype::{DType, Device};
 

@@ -29,6 +29,22 @@ impl Rng {
         Rng(seed)
     }
 
+    /// The generator's whole state: `Rng::new(r.state())` continues exactly where `r` is
+    /// (for checkpoints that resume a run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::rng::Rng;
+    /// let mut a = Rng::new(7);
+    /// a.next_u64();
+    /// let mut b = Rng::new(a.state());
+    /// assert_eq!(a.next_u64(), b.next_u64());
+    /// ```
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -113,3 +113,35 @@ fn mpi_timeout_names_the_collective_when_mpirun_keeps_the_job_alive() {
     // (Open MPI's "MPI_ABORT was invoked" banner is not asserted: mpirun sometimes garbles it
     // with "ORTE_ERROR_LOG: Data unpack would read past end of buffer" in show_help.c.)
 }
+
+#[test]
+fn mpi_singleton_second_create_reuses_mpi_and_checks_its_config() {
+    // Without mpirun, MPI_Init makes a singleton world of 1 (MPI-3.1 §10.5.2).
+    use ferrite_core::comm::ProcessGroup;
+    use ferrite_core::{Runtime, Tensor};
+    use ferrite_sdk::abi::comm::reduce_op;
+    use ferrite_sdk::DType;
+    let rt = Runtime::global();
+    rt.load_plugin(&ferrite_tests::plugin_path("ferrite-comm-mpi")).expect("load comm.mpi");
+    let a = rt.create_comm("comm.mpi", "timeout_ms = 5000").expect("first create");
+    // The second create finds MPI initialised and must neither re-initialise nor fail.
+    let b = rt.create_comm("comm.mpi", "").expect("second create");
+    assert_eq!((a.len(), b.len()), (1, 1));
+    let (ga, gb) = (
+        ProcessGroup::new(a.into_iter().next().unwrap(), Duration::from_secs(30)),
+        ProcessGroup::new(b.into_iter().next().unwrap(), Duration::from_secs(30)),
+    );
+    let d = ga.describe().to_string();
+    assert!(d.starts_with("comm.mpi rank 0/1 (") && d.ends_with("), timeout 5000 ms"), "{d}");
+    assert!(gb.describe().ends_with("timeout 60000 ms"), "{}", gb.describe());
+    for g in [&ga, &gb] {
+        // bf16 travels as f32: AVG over one rank must give the values back exactly.
+        let t = Tensor::from_f64(&[3], &[1.5, -2.0, 3.0], DType::BF16).unwrap();
+        g.wait(g.all_reduce(&t, reduce_op::AVG).unwrap()).unwrap();
+        assert_eq!(t.to_f64_vec(), vec![1.5, -2.0, 3.0]);
+    }
+    let e = rt.create_comm("comm.mpi", "world_size = 2").err().expect("world size mismatch").to_string();
+    assert!(e.contains("world_size = 2 in the config, but MPI_COMM_WORLD has 1 processes"), "{e}");
+    let e = rt.create_comm("comm.mpi", "timeout = 5").err().expect("unknown key").to_string();
+    assert!(e.contains("unknown field `timeout`"), "{e}");
+}

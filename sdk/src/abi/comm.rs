@@ -19,6 +19,15 @@ use abi_stable::StableAbi;
 use std::ffi::c_void;
 
 /// Reduction operators (`torch.distributed.ReduceOp` names and order).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::comm::reduce_op;
+/// // The codes follow torch.distributed.ReduceOp.
+/// let names: Vec<_> = [reduce_op::SUM, reduce_op::AVG, reduce_op::MAX, reduce_op::MIN].into_iter().filter_map(reduce_op::name).collect();
+/// assert_eq!(names, ["sum", "avg", "max", "min"]);
+/// ```
 pub mod reduce_op {
     /// Element-wise sum.
     pub const SUM: u32 = 0;
@@ -54,6 +63,44 @@ pub mod reduce_op {
 /// All collectives block until this rank's part is done, and fail (never hang) when a peer
 /// does not answer within the backend's timeout or has left. Buffers are raw bytes holding
 /// `len / dtype.size()` elements; every rank passes the same sizes.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::comm::{reduce_op, CommBox, CommObj, CommObj_TO};
+/// use ferrite_sdk::abi_stable::{sabi_trait::TD_Opaque, std_types::{RResult, RSlice, RSliceMut, RString}};
+/// use ferrite_sdk::DType;
+/// /// A one-rank group: every collective is a local copy (what any backend does at world size 1).
+/// struct Solo;
+/// impl CommObj for Solo {
+///     fn rank(&self) -> u32 { 0 }
+///     fn world_size(&self) -> u32 { 1 }
+///     fn all_reduce(&mut self, _: RSliceMut<'_, u8>, _: DType, op: u32) -> RResult<(), RString> {
+///         match reduce_op::name(op) {
+///             Some(_) => RResult::ROk(()),
+///             None => RResult::RErr(format!("comm.solo: unknown reduce op {op}").into()),
+///         }
+///     }
+///     fn broadcast(&mut self, _: RSliceMut<'_, u8>, root: u32) -> RResult<(), RString> {
+///         if root == 0 { RResult::ROk(()) } else { RResult::RErr(format!("comm.solo: no rank {root}").into()) }
+///     }
+///     fn all_gather(&mut self, send: RSlice<'_, u8>, mut recv: RSliceMut<'_, u8>) -> RResult<(), RString> {
+///         recv.copy_from_slice(&send);
+///         RResult::ROk(())
+///     }
+///     fn reduce_scatter(&mut self, send: RSlice<'_, u8>, mut recv: RSliceMut<'_, u8>, _: DType, _: u32) -> RResult<(), RString> {
+///         recv.copy_from_slice(&send);
+///         RResult::ROk(())
+///     }
+///     fn barrier(&mut self) -> RResult<(), RString> { RResult::ROk(()) }
+///     fn describe(&self) -> RString { "comm.solo rank 0/1".into() }
+/// }
+/// let mut c: CommBox = CommObj_TO::from_value(Solo, TD_Opaque);
+/// let (send, mut recv) = ([1u8, 2, 3, 4], [0u8; 4]);
+/// c.all_gather(RSlice::from_slice(&send), RSliceMut::from_mut_slice(&mut recv)).unwrap();
+/// assert_eq!(recv, send);
+/// assert!(c.broadcast(RSliceMut::from_mut_slice(&mut recv), 1).is_err());
+/// ```
 #[sabi_trait]
 pub trait CommObj: Send {
     /// This rank, `0..world_size`.
@@ -78,9 +125,43 @@ pub trait CommObj: Send {
 }
 
 /// An owned communicator trait object.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::comm::{reduce_op, CommBox};
+/// use ferrite_sdk::abi_stable::std_types::RSliceMut;
+/// use ferrite_sdk::DType;
+/// /// Sums `v` over every rank of `c` in place (each rank's thread calls this with its own `c`).
+/// fn sum_f32(c: &mut CommBox, v: &mut [f32]) -> Result<(), String> {
+///     let mut bytes: Vec<u8> = v.iter().flat_map(|x| x.to_ne_bytes()).collect();
+///     c.all_reduce(RSliceMut::from_mut_slice(&mut bytes), DType::F32, reduce_op::SUM).into_result().map_err(|e| e.to_string())?;
+///     for (x, b) in v.iter_mut().zip(bytes.chunks(4)) {
+///         *x = f32::from_ne_bytes(b.try_into().unwrap());
+///     }
+///     Ok(())
+/// }
+/// # let _ = sum_f32;
+/// ```
 pub type CommBox = CommObj_TO<'static, RBox<()>>;
 
 /// Factory of a communication backend (`comm.local`, `comm.mpi`).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::comm::{CommBox, CommDesc};
+/// use ferrite_sdk::abi::host::HostApi;
+/// use ferrite_sdk::abi_stable::std_types::{RResult, RStr, RString, RVec};
+/// extern "C" fn create(_host: *const HostApi, config: RStr<'_>) -> RResult<RVec<CommBox>, RString> {
+///     // Parse `world_size`/`timeout_ms` from `config`, build one communicator per local rank,
+///     // and never let a panic cross this boundary (catch_unwind).
+///     RResult::RErr(format!("comm.example: cannot build from {:?}", config.as_str()).into())
+/// }
+/// // In a plugin: #[linkme::distributed_slice(ferrite_sdk::register::COMMS)]
+/// static COMM: CommDesc = CommDesc { name: RStr::from_str("comm.example"), version: 1, doc: RStr::from_str("example"), create };
+/// assert!((COMM.create)(std::ptr::null(), RStr::from_str("world_size = 2")).is_err());
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct CommDesc {
@@ -99,12 +180,41 @@ pub struct CommDesc {
 
 /// Id of a queued collective, returned by the [`ProcessGroupApi`] calls and consumed by
 /// [`ProcessGroupApi::wait`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn demo(group: ferrite_sdk::abi::comm::ProcessGroupRef, t: ferrite_sdk::abi::host::TensorHandle) {
+/// use ferrite_sdk::abi::comm::{reduce_op, WorkId};
+/// use ferrite_sdk::abi::kernel::status;
+/// // SAFETY: a group handed in by the core; `t` a live contiguous tensor.
+/// let api = unsafe { &*group.api };
+/// let mut id: WorkId = 0;
+/// assert_eq!((api.all_reduce)(group.ctx, t, reduce_op::SUM, &mut id), status::OK);
+/// assert_eq!((api.wait)(group.ctx, id), status::OK); // `t` holds the sum over ranks
+/// # }
+/// ```
 pub type WorkId = u64;
 
 /// The core's asynchronous collectives over one process group (`torch.distributed` with
 /// `async_op=True`). Tensors must be contiguous; the caller must not read or write them until
 /// the work is waited for. Fallible entries return a [`super::kernel::status`] code, with the
 /// message in [`HostApi::last_error`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn demo(group: ferrite_sdk::abi::comm::ProcessGroupRef) {
+/// // Plugins use the safe wrapper, `ferrite_sdk::distributed::ProcessGroup`; raw calls look like:
+/// // SAFETY: a group handed in by the core, alive for this call.
+/// let api = unsafe { &*group.api };
+/// println!("rank {} of {}", (api.rank)(group.ctx), (api.world_size)(group.ctx));
+/// let mut id = 0;
+/// if (api.barrier)(group.ctx, &mut id) == ferrite_sdk::abi::kernel::status::OK {
+///     (api.wait)(group.ctx, id);
+/// }
+/// # }
+/// ```
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct ProcessGroupApi {
@@ -130,6 +240,19 @@ pub struct ProcessGroupApi {
 
 /// A process group as handed to strategies: the core's context plus its table. Valid as long
 /// as the strategy object that received it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use ferrite_sdk::abi::{comm::ProcessGroupRef, host::HostApi};
+/// use ferrite_sdk::distributed::ProcessGroup;
+/// // What a strategy factory receives; wrap it once.
+/// fn wrap(host: &'static HostApi, group: ProcessGroupRef) -> ProcessGroup {
+///     // SAFETY: the core keeps the group alive as long as the strategy it built.
+///     unsafe { ProcessGroup::from_raw(host, group) }
+/// }
+/// # let _ = wrap;
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct ProcessGroupRef {

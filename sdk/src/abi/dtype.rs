@@ -4,6 +4,14 @@ use abi_stable::StableAbi;
 use std::fmt;
 
 /// DLPack type codes (`DLDataTypeCode`).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{abi::dtype::code, DType};
+/// assert_eq!((DType::F16.code, DType::BF16.code, DType::U8.code), (code::FLOAT, code::BFLOAT, code::UINT));
+/// assert_eq!((DType::I32.code, DType::BOOL.code), (code::INT, code::BOOL));
+/// ```
 pub mod code {
     /// Signed integer (`kDLInt`).
     pub const INT: u8 = 0;
@@ -68,16 +76,38 @@ impl DType {
         [DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8, DType::BOOL];
 
     /// Size of one element in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!([DType::F64, DType::BF16, DType::BOOL].map(DType::size), [8, 2, 1]);
+    /// ```
     pub const fn size(self) -> usize {
         (self.bits as usize * self.lanes as usize).div_ceil(8)
     }
 
     /// True for f16, bf16, f32 and f64.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// let floats: Vec<DType> = DType::ALL.into_iter().filter(|d| d.is_float()).collect();
+    /// assert_eq!(floats, vec![DType::F32, DType::F64, DType::F16, DType::BF16]);
+    /// ```
     pub const fn is_float(self) -> bool {
         self.code == code::FLOAT || self.code == code::BFLOAT
     }
 
     /// The name PyTorch uses (`float32`, `bfloat16`, `int64`, `bool`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!(DType::ALL.map(DType::name), ["float32", "float64", "float16", "bfloat16", "int64", "int32", "uint8", "bool"]);
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             DType::F32 => "float32",
@@ -93,6 +123,14 @@ impl DType {
     }
 
     /// Short name used in listings and safetensors (`F32`, `BF16`, `I64`, `BOOL`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!(DType::ALL.map(DType::short), ["f32", "f64", "f16", "bf16", "i64", "i32", "u8", "bool"]);
+    /// assert_eq!(format!("{} {:?}", DType::BF16, DType::I64), "bf16 i64"); // Display and Debug use it too
+    /// ```
     pub fn short(self) -> &'static str {
         match self {
             DType::F32 => "f32",
@@ -134,6 +172,14 @@ impl fmt::Display for DType {
 }
 
 /// DLPack device type codes (`DLDeviceType`).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{abi::dtype::device_type, Device};
+/// assert_eq!(Device::CPU.device_type, device_type::CPU);
+/// assert_eq!(Device { device_type: device_type::CUDA, device_id: 0 }.name(), "cuda:0");
+/// ```
 pub mod device_type {
     /// Host memory (`kDLCPU`).
     pub const CPU: i32 = 1;
@@ -161,9 +207,23 @@ pub struct Device {
 
 impl Device {
     /// The host CPU.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::Device;
+    /// assert_eq!((Device::CPU.device_id, Device::CPU.name()), (0, "cpu".to_string()));
+    /// ```
     pub const CPU: Device = Device { device_type: device_type::CPU, device_id: 0 };
 
     /// `cpu` or `cuda:N`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::Device;
+    /// assert_eq!(Device { device_type: 7, device_id: 2 }.name(), "device7:2"); // other DLPack types
+    /// ```
     pub fn name(self) -> String {
         match self.device_type {
             device_type::CPU => "cpu".to_string(),

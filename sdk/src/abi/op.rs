@@ -71,6 +71,14 @@ pub struct AttrDesc {
 }
 
 /// A deprecated exported name and what to use instead (tf_export's `deprecated_endpoints`).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::op::Deprecation;
+/// const DEPRECATED: [Deprecation; 1] = [Deprecation::new("nn.functional.swish", "nn.functional.silu")];
+/// assert_eq!(DEPRECATED[0].replacement.as_str(), "nn.functional.silu");
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug)]
 pub struct Deprecation {
@@ -81,6 +89,29 @@ pub struct Deprecation {
 }
 
 /// The kernels of one op for one (device type, dtype).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::kernel::{AttrValue, KernelCtx};
+/// use ferrite_sdk::abi::op::KernelEntry;
+/// use ferrite_sdk::abi::{dtype::device_type, view::TensorView};
+/// use ferrite_sdk::kernel::{reference::{no_backward, run_forward}, Array, Attrs};
+/// use ferrite_sdk::DType;
+/// fn relu(ins: &[Option<Array>], _: &Attrs) -> Result<Vec<Array>, String> {
+///     let x = ins[0].as_ref().ok_or("input is required")?;
+///     Ok(vec![Array { shape: x.shape.clone(), data: x.data.iter().map(|v| v.max(0.0)).collect() }])
+/// }
+/// unsafe extern "C" fn relu_kernel(ctx: *const KernelCtx, i: *const TensorView, ni: usize, o: *const TensorView, no: usize, a: *const AttrValue, na: usize) -> i32 {
+///     run_forward(ctx, i, ni, o, no, a, na, relu)
+/// }
+/// // One entry per (device, dtype) the kernel serves; reference kernels read any float dtype.
+/// const KERNELS: [KernelEntry; 2] = [
+///     KernelEntry { device_type: device_type::CPU, dtype: DType::F32, forward: relu_kernel, has_backward: false, backward: no_backward },
+///     KernelEntry { device_type: device_type::CPU, dtype: DType::F64, forward: relu_kernel, has_backward: false, backward: no_backward },
+/// ];
+/// assert_eq!(KERNELS[1].dtype, DType::F64);
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct KernelEntry {
@@ -113,6 +144,55 @@ pub struct KernelEntry {
 }
 
 /// Everything the registry knows about one op from one plugin.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::kernel::{AttrValue, KernelCtx};
+/// use ferrite_sdk::abi::op::{ArgDesc, AttrDesc, KernelEntry, OpDesc};
+/// use ferrite_sdk::abi::view::{TensorMeta, TensorView};
+/// use ferrite_sdk::abi::{dtype::device_type, kernel::status};
+/// use ferrite_sdk::abi_stable::std_types::{RSlice, RStr};
+/// use ferrite_sdk::kernel::{reference::{no_backward, run_forward, run_shape}, Array, Attrs};
+/// use ferrite_sdk::DType;
+/// fn scale(ins: &[Option<Array>], attrs: &Attrs) -> Result<Vec<Array>, String> {
+///     let (x, k) = (ins[0].as_ref().ok_or("input is required")?, attrs.float(0)?);
+///     Ok(vec![Array { shape: x.shape.clone(), data: x.data.iter().map(|v| v * k).collect() }])
+/// }
+/// unsafe extern "C" fn fwd(c: *const KernelCtx, i: *const TensorView, ni: usize, o: *const TensorView, no: usize, a: *const AttrValue, na: usize) -> i32 {
+///     run_forward(c, i, ni, o, no, a, na, scale)
+/// }
+/// unsafe extern "C" fn shape(c: *const KernelCtx, i: *const TensorView, ni: usize, a: *const AttrValue, na: usize, o: *mut TensorMeta, no: usize) -> i32 {
+///     run_shape(c, i, ni, a, na, o, no, ferrite_sdk::shape::same_as_input)
+/// }
+/// static INPUTS: [ArgDesc; 1] = [ArgDesc::tensor_nograd("input")];
+/// static OUTPUTS: [ArgDesc; 1] = [ArgDesc::tensor_nograd("out")];
+/// static ATTRS: [AttrDesc; 1] = [AttrDesc::float("factor", 2.0)];
+/// static KERNELS: [KernelEntry; 1] =
+///     [KernelEntry { device_type: device_type::CPU, dtype: DType::F32, forward: fwd, has_backward: false, backward: no_backward }];
+/// static API: [RStr<'static>; 1] = [RStr::from_str("scale")];
+/// static OP: OpDesc = OpDesc {
+///     name: RStr::from_str("contrib::scale"),
+///     api_names: RSlice::from_slice(&API),
+///     aliases: RSlice::from_slice(&[]),
+///     deprecated: RSlice::from_slice(&[]),
+///     version: 1,
+///     doc: RStr::from_str("input times a constant factor"),
+///     inputs: RSlice::from_slice(&INPUTS),
+///     outputs: RSlice::from_slice(&OUTPUTS),
+///     attrs: RSlice::from_slice(&ATTRS),
+///     dispatch_input: 0,
+///     shape_fn: shape,
+///     kernels: RSlice::from_slice(&KERNELS),
+/// };
+/// // A plugin puts `OP` into `ferrite_sdk::register::OPS`; the core calls its shape function:
+/// let byte = [0u8; 4];
+/// let (dims, strides) = ([3i64, 2], [2i64, 1]);
+/// let x = TensorView { data: byte.as_ptr() as *mut _, device: ferrite_sdk::Device::CPU, ndim: 2, dtype: DType::F32, shape: dims.as_ptr(), strides: strides.as_ptr(), byte_offset: 0 };
+/// let mut out = [TensorMeta::new(DType::F32, &[]).unwrap()];
+/// let code = unsafe { (OP.shape_fn)(std::ptr::null(), &x, 1, std::ptr::null(), 0, out.as_mut_ptr(), 1) };
+/// assert_eq!((code, out[0].dims()), (status::OK, vec![3, 2]));
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct OpDesc {

@@ -22,6 +22,42 @@ use abi_stable::std_types::{RBox, RResult, RStr, RString, RVec};
 use abi_stable::StableAbi;
 
 /// A parallel training strategy for one rank (ABI-stable trait object).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::parallel::{StrategyBox, StrategyObj, StrategyObj_TO};
+/// use ferrite_sdk::abi::plugin::NamedTensor;
+/// use ferrite_sdk::abi_stable::{sabi_trait::TD_Opaque, std_types::{RResult, RString, RVec}};
+/// /// The skeleton of a strategy; `ferrite new-plugin NAME --kind parallel` writes a complete
+/// /// one (gradients averaged with `ferrite_sdk::distributed::ProcessGroup`, an optimizer from
+/// /// `ferrite_sdk::optim::OptimizerSpec`).
+/// #[derive(Default)]
+/// struct Skeleton { lr: f64, sync: bool, steps: u32 }
+/// impl StrategyObj for Skeleton {
+///     fn setup(&mut self, _params: RVec<NamedTensor>, _buffers: RVec<NamedTensor>) -> RResult<(), RString> { RResult::ROk(()) }
+///     fn pre_forward(&mut self) -> RResult<(), RString> { RResult::ROk(()) }
+///     fn set_grad_sync(&mut self, enabled: bool) { self.sync = enabled }
+///     fn post_backward(&mut self) -> RResult<(), RString> { RResult::ROk(()) }
+///     fn step(&mut self) -> RResult<(), RString> { self.steps += 1; RResult::ROk(()) }
+///     fn zero_grad(&mut self) {}
+///     fn set_lr(&mut self, lr: f64) { self.lr = lr }
+///     fn state_dict(&self) -> RResult<RVec<NamedTensor>, RString> { RResult::ROk(RVec::new()) }
+///     fn load_state_dict(&mut self, _state: RVec<NamedTensor>) -> RResult<(), RString> { RResult::ROk(()) }
+///     fn metadata(&self) -> RString { format!("{{\"strategy\":\"parallel.skeleton\",\"steps\":{}}}", self.steps).into() }
+///     fn describe(&self) -> RString { format!("parallel.skeleton lr={}", self.lr).into() }
+/// }
+/// let mut s: StrategyBox = StrategyObj_TO::from_value(Skeleton::default(), TD_Opaque);
+/// // The host's call sequence for one step (see the module docs).
+/// s.setup(RVec::new(), RVec::new()).unwrap();
+/// s.set_lr(0.1);
+/// s.set_grad_sync(true);
+/// s.pre_forward().unwrap();
+/// s.post_backward().unwrap();
+/// s.step().unwrap();
+/// s.zero_grad();
+/// assert_eq!((s.describe().as_str(), s.metadata().as_str()), ("parallel.skeleton lr=0.1", "{\"strategy\":\"parallel.skeleton\",\"steps\":1}"));
+/// ```
 #[sabi_trait]
 pub trait StrategyObj: Send {
     /// Takes the model's parameters and buffers (owned handles sharing the model's tensors):
@@ -58,9 +94,50 @@ pub trait StrategyObj: Send {
 }
 
 /// An owned strategy trait object.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::parallel::StrategyBox;
+/// /// One optimizer step after `k` micro-batches (`no_sync` on all but the last), as the host does.
+/// fn accumulate(s: &mut StrategyBox, k: usize, backward: &mut dyn FnMut() -> Result<(), String>) -> Result<(), String> {
+///     for i in 0..k {
+///         s.set_grad_sync(i + 1 == k);
+///         s.pre_forward().into_result().map_err(|e| e.to_string())?;
+///         backward()?;
+///         s.post_backward().into_result().map_err(|e| e.to_string())?;
+///     }
+///     s.step().into_result().map_err(|e| e.to_string())?;
+///     s.zero_grad();
+///     Ok(())
+/// }
+/// # let _ = accumulate;
+/// ```
 pub type StrategyBox = StrategyObj_TO<'static, RBox<()>>;
 
 /// Factory of a parallel strategy (`parallel.ddp`, `parallel.zero`).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::comm::ProcessGroupRef;
+/// use ferrite_sdk::abi::host::HostApi;
+/// use ferrite_sdk::abi::parallel::{ParallelDesc, StrategyBox};
+/// use ferrite_sdk::abi_stable::std_types::{RResult, RStr, RString};
+/// extern "C" fn create(host: *const HostApi, group: ProcessGroupRef, config: RStr<'_>) -> RResult<StrategyBox, RString> {
+///     // A real factory parses `config` (bucket_cap_mb, find_unused_parameters, [optimizer]),
+///     // wraps `host` and `group` (Host::from_raw, ProcessGroup::from_raw) and returns
+///     // StrategyObj_TO::from_value(strategy, TD_Opaque), catching panics.
+///     if host.is_null() || group.api.is_null() {
+///         return RResult::RErr("parallel.example: null host table or process group".into());
+///     }
+///     RResult::RErr(format!("parallel.example: cannot build from {:?}", config.as_str()).into())
+/// }
+/// // In a plugin: #[linkme::distributed_slice(ferrite_sdk::register::PARALLELS)]
+/// static STRATEGY: ParallelDesc = ParallelDesc { name: RStr::from_str("parallel.example"), version: 1, doc: RStr::from_str("example"), create };
+/// let null = ProcessGroupRef { ctx: std::ptr::null(), api: std::ptr::null() };
+/// assert!((STRATEGY.create)(std::ptr::null(), null, RStr::from_str("")).err().unwrap().as_str().contains("null host"));
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct ParallelDesc {

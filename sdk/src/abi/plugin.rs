@@ -11,6 +11,23 @@ use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec, Tuple2};
 use abi_stable::{declare_root_module_statics, package_version_strings, StableAbi};
 
 /// A named tensor (parameter or buffer); the handle is owned by the receiver.
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn demo(host: ferrite_sdk::Host) -> ferrite_sdk::Result<()> {
+/// use ferrite_sdk::abi::plugin::NamedTensor;
+/// use ferrite_sdk::{DType, Tensor};
+/// // A model hands its parameters to the host as owned handles...
+/// let w = host.full(&[4, 2], 0.5, DType::F32)?;
+/// let named = NamedTensor { name: "fc.weight".into(), tensor: w.into_raw() };
+/// // ...and the receiver takes ownership back (one release when it drops).
+/// // SAFETY: an owned handle of the same host.
+/// let back = unsafe { Tensor::from_raw(host.api(), named.tensor) };
+/// assert_eq!(back.shape(), vec![4, 2]);
+/// # Ok(())
+/// # }
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Debug)]
 pub struct NamedTensor {
@@ -21,6 +38,28 @@ pub struct NamedTensor {
 }
 
 /// A model object living in a plugin (ABI-stable trait object).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::TensorHandle;
+/// use ferrite_sdk::abi::plugin::{ModelBox, ModelObj, ModelObj_TO, NamedTensor};
+/// use ferrite_sdk::abi_stable::{sabi_trait::TD_Opaque, std_types::{RResult, RString, RVec}};
+/// /// A parameter-free model: `forward` is the identity (a real model runs `nn` modules).
+/// struct Identity { training: bool }
+/// impl ModelObj for Identity {
+///     fn forward(&mut self, input: TensorHandle) -> RResult<TensorHandle, RString> {
+///         RResult::RErr(format!("identity: forward needs a host (got {input:?})").into())
+///     }
+///     fn named_parameters(&self) -> RVec<NamedTensor> { RVec::new() }
+///     fn named_buffers(&self) -> RVec<NamedTensor> { RVec::new() }
+///     fn set_training(&mut self, training: bool) { self.training = training }
+///     fn config(&self) -> RString { format!("training = {}", self.training).into() }
+/// }
+/// let mut m: ModelBox = ModelObj_TO::from_value(Identity { training: true }, TD_Opaque);
+/// m.set_training(false);
+/// assert_eq!((m.config().as_str(), m.named_parameters().len()), ("training = false", 0));
+/// ```
 #[sabi_trait]
 pub trait ModelObj: Send {
     /// Runs the model on `input` (borrowed); returns an owned output handle.
@@ -37,9 +76,27 @@ pub trait ModelObj: Send {
 }
 
 /// An owned model trait object.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::plugin::ModelBox;
+/// // What a model factory returns; the host drives it through the trait's methods.
+/// fn describe(m: &ModelBox) -> String {
+///     format!("{} parameters, config: {}", m.named_parameters().len(), m.config())
+/// }
+/// # let _ = describe;
+/// ```
 pub type ModelBox = ModelObj_TO<'static, RBox<()>>;
 
 /// Which part of a dataset.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::plugin::split;
+/// assert_eq!((split::TRAIN, split::TEST), (0, 1));
+/// ```
 pub mod split {
     /// Training split.
     pub const TRAIN: u32 = 0;
@@ -48,6 +105,29 @@ pub mod split {
 }
 
 /// A dataset object living in a plugin.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::TensorHandle;
+/// use ferrite_sdk::abi::plugin::{split, DatasetBox, DatasetObj, DatasetObj_TO};
+/// use ferrite_sdk::abi_stable::{sabi_trait::TD_Opaque, std_types::{RResult, RSlice, RString, RVec, Tuple2}};
+/// /// Labels only (a real dataset builds tensors with the host in `get`).
+/// struct Parity { n: usize }
+/// impl DatasetObj for Parity {
+///     fn len(&self, s: u32) -> usize { if s == split::TRAIN { self.n } else { self.n / 4 } }
+///     fn get(&self, _: u32, _: RSlice<'_, u64>) -> RResult<Tuple2<TensorHandle, TensorHandle>, RString> {
+///         RResult::RErr("parity: tensors need a host".into())
+///     }
+///     fn labels(&self, s: u32) -> RVec<i64> { (0..self.len(s) as i64).map(|i| i % 2).collect() }
+///     fn num_classes(&self) -> u32 { 2 }
+///     fn sample_shape(&self) -> RVec<i64> { RVec::from(vec![1]) }
+///     fn describe(&self) -> RString { "parity of the sample index".into() }
+/// }
+/// let d: DatasetBox = DatasetObj_TO::from_value(Parity { n: 8 }, TD_Opaque);
+/// assert_eq!((d.len(split::TRAIN), d.len(split::TEST), d.num_classes()), (8, 2, 2));
+/// assert_eq!(d.labels(split::TEST).as_slice(), &[0, 1]);
+/// ```
 #[sabi_trait]
 pub trait DatasetObj: Send {
     /// Number of samples in a [`split`].
@@ -66,9 +146,39 @@ pub trait DatasetObj: Send {
 }
 
 /// An owned dataset trait object.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::plugin::{split, DatasetBox};
+/// // The host's view of any dataset plugin.
+/// fn sizes(d: &DatasetBox) -> (usize, usize) {
+///     (d.len(split::TRAIN), d.len(split::TEST))
+/// }
+/// # let _ = sizes;
+/// ```
 pub type DatasetBox = DatasetObj_TO<'static, RBox<()>>;
 
 /// Factory of a model plugin: given the host table and a TOML config, builds the model.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::HostApi;
+/// use ferrite_sdk::abi::plugin::{ModelBox, ModelDesc};
+/// use ferrite_sdk::abi_stable::std_types::{RResult, RStr, RString};
+/// extern "C" fn create(host: *const HostApi, config: RStr<'_>) -> RResult<ModelBox, RString> {
+///     // A real factory parses `config`, builds `nn` modules with `Host::from_raw(host)` and
+///     // returns ModelObj_TO::from_value(model, TD_Opaque), catching panics.
+///     if host.is_null() {
+///         return RResult::RErr("models.tiny: null host table".into());
+///     }
+///     RResult::RErr(format!("models.tiny: cannot build from {:?}", config.as_str()).into())
+/// }
+/// // In a plugin: #[linkme::distributed_slice(ferrite_sdk::register::MODELS)]
+/// static TINY: ModelDesc = ModelDesc { name: RStr::from_str("models.tiny"), version: 1, doc: RStr::from_str("a tiny model"), create };
+/// assert!((TINY.create)(std::ptr::null(), RStr::from_str("")).err().unwrap().as_str().contains("null host"));
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct ModelDesc {
@@ -83,6 +193,20 @@ pub struct ModelDesc {
 }
 
 /// Factory of a dataset plugin.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::HostApi;
+/// use ferrite_sdk::abi::plugin::{DatasetBox, DatasetDesc};
+/// use ferrite_sdk::abi_stable::std_types::{RResult, RStr, RString};
+/// extern "C" fn create(_host: *const HostApi, config: RStr<'_>) -> RResult<DatasetBox, RString> {
+///     // `ferrite train` appends `size = N` (the image side) to the dataset's config.
+///     RResult::RErr(format!("datasets.none: nothing to load for {:?}", config.as_str()).into())
+/// }
+/// static NONE: DatasetDesc = DatasetDesc { name: RStr::from_str("datasets.none"), version: 1, doc: RStr::from_str("no data"), create };
+/// assert!((NONE.create)(std::ptr::null(), RStr::from_str("size = 8")).err().unwrap().as_str().contains("size = 8"));
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct DatasetDesc {
@@ -97,6 +221,27 @@ pub struct DatasetDesc {
 }
 
 /// The root module every plugin exports (abi_stable prefix type; fields are only ever appended).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::plugin::{PluginMod, PluginModRef};
+/// use ferrite_sdk::abi_stable::prefix_type::PrefixTypeTrait;
+/// use ferrite_sdk::abi_stable::std_types::{RSlice, RStr};
+/// // `export_plugin!` builds this from the registration slices; by hand it looks like:
+/// extern "C" fn name() -> RStr<'static> { RStr::from_str("my-plugin") }
+/// extern "C" fn version() -> RStr<'static> { RStr::from_str("0.1.0") }
+/// extern "C" fn sdk() -> RStr<'static> { RStr::from_str(ferrite_sdk::SDK_VERSION) }
+/// extern "C" fn ops() -> RSlice<'static, ferrite_sdk::abi::op::OpDesc> { RSlice::from_slice(&[]) }
+/// extern "C" fn models() -> RSlice<'static, ferrite_sdk::abi::plugin::ModelDesc> { RSlice::from_slice(&[]) }
+/// extern "C" fn datasets() -> RSlice<'static, ferrite_sdk::abi::plugin::DatasetDesc> { RSlice::from_slice(&[]) }
+/// extern "C" fn comms() -> RSlice<'static, ferrite_sdk::abi::comm::CommDesc> { RSlice::from_slice(&[]) }
+/// extern "C" fn parallels() -> RSlice<'static, ferrite_sdk::abi::parallel::ParallelDesc> { RSlice::from_slice(&[]) }
+/// let m: PluginModRef = PluginMod { plugin_name: name, plugin_version: version, sdk_version: sdk, ops, models, datasets, comms, parallels }.leak_into_prefix();
+/// assert_eq!(m.plugin_name()().as_str(), "my-plugin");
+/// // Fields after `datasets` are optional: a plugin built before ABI 1.1 has none.
+/// assert_eq!(m.comms().map(|f| f().len()), Some(0));
+/// ```
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = PluginModRef, prefix_fields = PluginMod_Prefix)))]

@@ -5,6 +5,14 @@ use abi_stable::StableAbi;
 use std::ffi::c_void;
 
 /// Most dimensions a [`TensorMeta`] can describe (shape functions and handle queries).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::view::{TensorMeta, MAX_NDIM};
+/// assert!(TensorMeta::new(ferrite_sdk::DType::F32, &[1; MAX_NDIM]).is_ok());
+/// assert!(TensorMeta::new(ferrite_sdk::DType::F32, &[1; MAX_NDIM + 1]).unwrap_err().contains("at most 8"));
+/// ```
 pub const MAX_NDIM: usize = 8;
 
 /// A non-owning view of a tensor, field for field DLPack's `DLTensor` (48 bytes).
@@ -56,6 +64,15 @@ const _: () = assert!(std::mem::size_of::<TensorView>() == 48);
 
 impl TensorView {
     /// The view used for an absent optional tensor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::view::TensorView;
+    /// // An absent optional input: null data, no dims.
+    /// assert!(!TensorView::ABSENT.is_present());
+    /// assert_eq!(unsafe { TensorView::ABSENT.shape() }, &[] as &[i64]);
+    /// ```
     pub const ABSENT: TensorView = TensorView {
         data: std::ptr::null_mut(),
         device: Device::CPU,
@@ -67,6 +84,15 @@ impl TensorView {
     };
 
     /// True unless this is the absent marker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::view::TensorView;
+    /// let x = [0f32; 1];
+    /// let v = TensorView { data: x.as_ptr() as *mut _, ..TensorView::ABSENT }; // a present 0-d f32
+    /// assert!(v.is_present() && !TensorView::ABSENT.is_present());
+    /// ```
     pub fn is_present(&self) -> bool {
         !self.data.is_null()
     }
@@ -75,6 +101,16 @@ impl TensorView {
     ///
     /// # Safety
     /// `shape` must point to `ndim` valid elements (guaranteed by the core during a call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::view::TensorView;
+    /// let (x, shape, strides) = ([0f32; 6], [2i64, 3], [3i64, 1]);
+    /// let v = TensorView { data: x.as_ptr() as *mut _, ndim: 2, shape: shape.as_ptr(), strides: strides.as_ptr(), ..TensorView::ABSENT };
+    /// // SAFETY: `shape` and `strides` hold `ndim` elements and outlive `v`.
+    /// assert_eq!(unsafe { v.shape() }, &[2, 3]);
+    /// ```
     pub unsafe fn shape(&self) -> &[i64] {
         if self.ndim <= 0 || self.shape.is_null() {
             &[]
@@ -87,6 +123,17 @@ impl TensorView {
     ///
     /// # Safety
     /// As for [`TensorView::shape`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::view::TensorView;
+    /// // The transpose of a row-major [3, 2] as a [2, 3] view: strides swap.
+    /// let (x, shape, strides) = ([0f32; 6], [2i64, 3], [1i64, 2]);
+    /// let t = TensorView { data: x.as_ptr() as *mut _, ndim: 2, shape: shape.as_ptr(), strides: strides.as_ptr(), ..TensorView::ABSENT };
+    /// // SAFETY: as above.
+    /// assert_eq!(unsafe { t.strides() }, &[1, 2]);
+    /// ```
     pub unsafe fn strides(&self) -> &[i64] {
         if self.ndim <= 0 || self.strides.is_null() {
             &[]
@@ -99,6 +146,17 @@ impl TensorView {
     ///
     /// # Safety
     /// As for [`TensorView::shape`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::view::TensorView;
+    /// let (x, shape, strides) = ([0f32; 6], [2i64, 3], [3i64, 1]);
+    /// let v = TensorView { data: x.as_ptr() as *mut _, ndim: 2, shape: shape.as_ptr(), strides: strides.as_ptr(), ..TensorView::ABSENT };
+    /// let scalar = TensorView { data: x.as_ptr() as *mut _, ..TensorView::ABSENT };
+    /// // SAFETY: as above.
+    /// assert_eq!(unsafe { (v.numel(), scalar.numel()) }, (6, 1));
+    /// ```
     pub unsafe fn numel(&self) -> usize {
         self.shape().iter().map(|&d| d.max(0) as usize).product()
     }
@@ -107,6 +165,20 @@ impl TensorView {
     ///
     /// # Safety
     /// As for [`TensorView::shape`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::view::TensorView;
+    /// let (x, shape) = ([0f32; 6], [2i64, 3]);
+    /// let (row_major, transposed) = ([3i64, 1], [1i64, 2]);
+    /// let view = |s: &[i64]| TensorView { data: x.as_ptr() as *mut _, ndim: 2, shape: shape.as_ptr(), strides: s.as_ptr(), ..TensorView::ABSENT };
+    /// // SAFETY: as above.
+    /// unsafe {
+    ///     assert!(view(&row_major).is_contiguous());
+    ///     assert!(!view(&transposed).is_contiguous());
+    /// }
+    /// ```
     pub unsafe fn is_contiguous(&self) -> bool {
         let mut expected = 1i64;
         for (&d, &s) in self.shape().iter().zip(self.strides()).rev() {
@@ -119,6 +191,16 @@ impl TensorView {
     }
 
     /// Pointer to the first element (`data + byte_offset`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::view::TensorView;
+    /// let x = [1f32, 2.0, 3.0];
+    /// // Element 2 as a 0-d view: the offset is in bytes.
+    /// let v = TensorView { data: x.as_ptr() as *mut _, byte_offset: 8, ..TensorView::ABSENT };
+    /// assert_eq!(unsafe { *(v.ptr() as *const f32) }, 3.0);
+    /// ```
     pub fn ptr(&self) -> *mut u8 {
         (self.data as *mut u8).wrapping_add(self.byte_offset as usize)
     }
@@ -147,6 +229,14 @@ pub struct TensorMeta {
 
 impl TensorMeta {
     /// Builds metadata from a shape; errors if it has more than [`MAX_NDIM`] dimensions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::{abi::view::TensorMeta, DType};
+    /// let m = TensorMeta::new(DType::BF16, &[4, 5]).unwrap();
+    /// assert_eq!((m.dtype, m.ndim, &m.shape[..2]), (DType::BF16, 2, &[4i64, 5][..]));
+    /// ```
     pub fn new(dtype: DType, shape: &[usize]) -> Result<TensorMeta, String> {
         if shape.len() > MAX_NDIM {
             return Err(format!("tensor has {} dimensions; at most {MAX_NDIM} are supported", shape.len()));
@@ -159,6 +249,13 @@ impl TensorMeta {
     }
 
     /// The valid sizes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::{abi::view::TensorMeta, DType};
+    /// assert_eq!(TensorMeta::new(DType::F32, &[]).unwrap().dims(), Vec::<usize>::new()); // 0-d
+    /// ```
     pub fn dims(&self) -> Vec<usize> {
         self.shape[..self.ndim as usize].iter().map(|&d| d as usize).collect()
     }

@@ -17,6 +17,14 @@ use crate::tensor::{check, Tensor};
 
 /// A reduction operator for [`ProcessGroup::all_reduce`] and [`ProcessGroup::reduce_scatter`]
 /// (`torch.distributed.ReduceOp`).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::distributed::{reduce_op, ReduceOp};
+/// let codes = [ReduceOp::Sum, ReduceOp::Avg, ReduceOp::Max, ReduceOp::Min].map(ReduceOp::code);
+/// assert_eq!(codes.map(|c| reduce_op::name(c).unwrap()), ["sum", "avg", "max", "min"]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReduceOp {
     /// Element-wise sum.
@@ -77,6 +85,18 @@ impl std::fmt::Debug for ProcessGroup {
 
 /// A queued collective (`torch.distributed.Work`). Dropping it without [`wait`](Work::wait)
 /// still waits (and discards any error), so tensors are never left in use by the queue.
+///
+/// # Examples
+///
+/// ```no_run
+/// # fn demo(pg: ferrite_sdk::distributed::ProcessGroup, grads: Vec<ferrite_sdk::Tensor>) -> ferrite_sdk::Result<()> {
+/// use ferrite_sdk::distributed::{ReduceOp, Work};
+/// // Queue every all-reduce first (they run in order on the group's comm thread), then wait.
+/// let works: Vec<Work> = grads.iter().map(|g| pg.all_reduce(g, ReduceOp::Avg)).collect::<ferrite_sdk::Result<_>>()?;
+/// works.into_iter().try_for_each(Work::wait)?;
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "a collective's result is known only after wait()"]
 pub struct Work {
     group: ProcessGroup,
@@ -89,6 +109,18 @@ impl Work {
     /// # Errors
     /// [`crate::Error::Host`] with the backend's message: a peer that left or did not answer
     /// within the group's timeout, mismatched sizes across ranks.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(pg: ferrite_sdk::distributed::ProcessGroup) {
+    /// // A peer that never joins makes `wait` fail after the group's timeout, on every rank.
+    /// match pg.barrier().and_then(|w| w.wait()) {
+    ///     Ok(()) => println!("rank {} passed the barrier", pg.rank()),
+    ///     Err(e) => eprintln!("rank {}: {e}", pg.rank()),
+    /// }
+    /// # }
+    /// ```
     pub fn wait(mut self) -> Result<()> {
         let id = self.id.take().expect("work waited twice");
         check(self.group.host, (self.group.api().wait)(self.group.raw.ctx, id))
@@ -108,6 +140,22 @@ impl ProcessGroup {
     ///
     /// # Safety
     /// `raw` must come from the core that owns `host` and outlive every use of the result.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ferrite_sdk::abi::{comm::ProcessGroupRef, host::HostApi};
+    /// use ferrite_sdk::distributed::ProcessGroup;
+    /// use ferrite_sdk::Host;
+    /// // Inside a `ParallelDesc::create` factory:
+    /// fn wrap(host: *const HostApi, group: ProcessGroupRef) -> (Host, ProcessGroup) {
+    ///     // SAFETY: the core passes its static host table and a group that outlives the strategy.
+    ///     let host = unsafe { Host::from_raw(host) };
+    ///     let pg = unsafe { ProcessGroup::from_raw(host.api(), group) };
+    ///     (host, pg)
+    /// }
+    /// # let _ = wrap;
+    /// ```
     pub unsafe fn from_raw(host: &'static HostApi, raw: ProcessGroupRef) -> ProcessGroup {
         ProcessGroup { host, raw }
     }
@@ -123,11 +171,30 @@ impl ProcessGroup {
     }
 
     /// This rank, `0..world_size()`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(pg: ferrite_sdk::distributed::ProcessGroup) {
+    /// if pg.rank() == 0 {
+    ///     println!("only rank 0 writes the run folder");
+    /// }
+    /// # }
+    /// ```
     pub fn rank(&self) -> usize {
         (self.api().rank)(self.raw.ctx) as usize
     }
 
     /// Number of ranks.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(pg: ferrite_sdk::distributed::ProcessGroup, loss_sum: f64) {
+    /// let mean_over_ranks = loss_sum / pg.world_size() as f64;
+    /// # let _ = mean_over_ranks;
+    /// # }
+    /// ```
     pub fn world_size(&self) -> usize {
         (self.api().world_size)(self.raw.ctx) as usize
     }
@@ -136,6 +203,19 @@ impl ProcessGroup {
     ///
     /// # Errors
     /// [`crate::Error::Host`] if `t` is not contiguous or the op is unknown.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(host: ferrite_sdk::Host, pg: ferrite_sdk::distributed::ProcessGroup) -> ferrite_sdk::Result<()> {
+    /// use ferrite_sdk::distributed::ReduceOp;
+    /// use ferrite_sdk::DType;
+    /// let t = host.full(&[3], pg.rank() as f64, DType::F32)?;
+    /// pg.all_reduce(&t, ReduceOp::Max)?.wait()?;
+    /// assert_eq!(t.to_vec::<f32>()?, vec![(pg.world_size() - 1) as f32; 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn all_reduce(&self, t: &Tensor, op: ReduceOp) -> Result<Work> {
         let mut id = 0;
         let code = (self.api().all_reduce)(self.raw.ctx, t.handle(), op.code(), &mut id);
@@ -146,6 +226,19 @@ impl ProcessGroup {
     ///
     /// # Errors
     /// [`crate::Error::Host`] if `t` is not contiguous or `root` is out of range.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(host: ferrite_sdk::Host, pg: ferrite_sdk::distributed::ProcessGroup) -> ferrite_sdk::Result<()> {
+    /// use ferrite_sdk::DType;
+    /// // Every replica starts from rank 0's weights (DDP's constructor).
+    /// let w = host.full(&[4, 4], pg.rank() as f64, DType::F32)?;
+    /// pg.broadcast(&w, 0)?.wait()?;
+    /// assert_eq!(w.to_vec::<f32>()?, vec![0.0; 16]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn broadcast(&self, t: &Tensor, root: usize) -> Result<Work> {
         let mut id = 0;
         let code = (self.api().broadcast)(self.raw.ctx, t.handle(), root as u32, &mut id);
@@ -157,6 +250,21 @@ impl ProcessGroup {
     ///
     /// # Errors
     /// [`crate::Error::Host`] for non-contiguous tensors, mismatched dtypes or sizes.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(host: ferrite_sdk::Host, pg: ferrite_sdk::distributed::ProcessGroup) -> ferrite_sdk::Result<()> {
+    /// use ferrite_sdk::DType;
+    /// let world = pg.world_size();
+    /// let mine = host.full(&[2], pg.rank() as f64, DType::F32)?;
+    /// let all = host.full(&[2 * world], 0.0, DType::F32)?;
+    /// pg.all_gather(&mine, &all)?.wait()?;
+    /// // [0, 0, 1, 1, ..., world-1, world-1]
+    /// assert_eq!(all.to_vec::<f32>()?, (0..world).flat_map(|r| [r as f32; 2]).collect::<Vec<_>>());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn all_gather(&self, input: &Tensor, output: &Tensor) -> Result<Work> {
         let mut id = 0;
         let code = (self.api().all_gather)(self.raw.ctx, input.handle(), output.handle(), &mut id);
@@ -168,6 +276,22 @@ impl ProcessGroup {
     ///
     /// # Errors
     /// [`crate::Error::Host`] for non-contiguous tensors, mismatched dtypes or sizes.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(host: ferrite_sdk::Host, pg: ferrite_sdk::distributed::ProcessGroup) -> ferrite_sdk::Result<()> {
+    /// use ferrite_sdk::distributed::ReduceOp;
+    /// use ferrite_sdk::DType;
+    /// let world = pg.world_size();
+    /// // ZeRO-2: each rank keeps the summed gradient of its own shard only.
+    /// let grad = host.full(&[4 * world], 1.0, DType::F32)?;
+    /// let shard = host.full(&[4], 0.0, DType::F32)?;
+    /// pg.reduce_scatter(&grad, &shard, ReduceOp::Sum)?.wait()?;
+    /// assert_eq!(shard.to_vec::<f32>()?, vec![world as f32; 4]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn reduce_scatter(&self, input: &Tensor, output: &Tensor, op: ReduceOp) -> Result<Work> {
         let mut id = 0;
         let code = (self.api().reduce_scatter)(self.raw.ctx, input.handle(), output.handle(), op.code(), &mut id);
@@ -178,6 +302,16 @@ impl ProcessGroup {
     ///
     /// # Errors
     /// [`crate::Error::Host`] if the group is broken.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(pg: ferrite_sdk::distributed::ProcessGroup) -> ferrite_sdk::Result<()> {
+    /// // Rank 0 evaluates while the others wait here.
+    /// pg.barrier()?.wait()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn barrier(&self) -> Result<Work> {
         let mut id = 0;
         let code = (self.api().barrier)(self.raw.ctx, &mut id);

@@ -35,6 +35,14 @@ impl DistributedSampler {
     ///
     /// # Errors
     /// A message if `world_size` is 0 or `rank >= world_size`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::distributed::DistributedSampler;
+    /// assert!(DistributedSampler::new(100, 4, 3, 0, true).is_ok());
+    /// assert_eq!(DistributedSampler::new(100, 4, 4, 0, true).unwrap_err(), "DistributedSampler: rank 4 is not in 0..4");
+    /// ```
     pub fn new(len: usize, world_size: usize, rank: usize, seed: u64, shuffle: bool) -> Result<DistributedSampler, String> {
         if world_size == 0 || rank >= world_size {
             return Err(format!("DistributedSampler: rank {rank} is not in 0..{world_size}"));
@@ -43,11 +51,30 @@ impl DistributedSampler {
     }
 
     /// Samples per rank and epoch (`len / world_size`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::distributed::DistributedSampler;
+    /// // 10 samples over 3 ranks: 3 each, the last sample is dropped (drop_last).
+    /// assert_eq!(DistributedSampler::new(10, 3, 0, 0, false).unwrap().num_samples(), 3);
+    /// ```
     pub fn num_samples(&self) -> usize {
         self.len / self.world_size
     }
 
     /// The epoch's order over all ranks (same on every rank).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::distributed::DistributedSampler;
+    /// let s = DistributedSampler::new(10, 3, 0, 42, true).unwrap();
+    /// let (e0, e1) = (s.global_order(0), s.global_order(1));
+    /// assert_eq!(e0.len(), 9);
+    /// assert_ne!(e0, e1, "reshuffled every epoch");
+    /// assert_eq!(e0, DistributedSampler::new(10, 3, 2, 42, true).unwrap().global_order(0), "same order on every rank");
+    /// ```
     pub fn global_order(&self, epoch: u64) -> Vec<u64> {
         let mut idx: Vec<u64> = (0..self.len as u64).collect();
         if self.shuffle {
@@ -58,6 +85,15 @@ impl DistributedSampler {
     }
 
     /// This rank's sample indices for `epoch`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::distributed::DistributedSampler;
+    /// let ranks: Vec<Vec<u64>> = (0..3).map(|r| DistributedSampler::new(10, 3, r, 42, true).unwrap().indices(5)).collect();
+    /// let order = DistributedSampler::new(10, 3, 0, 42, true).unwrap().global_order(5);
+    /// assert_eq!(ranks[1], vec![order[1], order[4], order[7]]); // positions r, r + world, ...
+    /// ```
     pub fn indices(&self, epoch: u64) -> Vec<u64> {
         self.global_order(epoch).into_iter().skip(self.rank).step_by(self.world_size).collect()
     }

@@ -36,12 +36,41 @@ pub struct Meta {
 
 impl Meta {
     /// Builds a meta.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::{kernel::reference::Meta, DType};
+    /// assert_eq!(Meta::new(DType::I64, vec![4]), Meta { dtype: DType::I64, shape: vec![4] });
+    /// ```
     pub fn new(dtype: DType, shape: Vec<usize>) -> Meta {
         Meta { dtype, shape }
     }
 }
 
 /// Everything a reference backward function receives.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::reference::BackwardArgs;
+/// use ferrite_sdk::kernel::Array;
+/// // d/dx of y = x² is 2x·dy: the backward of a reference `square` op.
+/// fn square_backward(a: &BackwardArgs) -> Result<Vec<Option<Array>>, String> {
+///     let (x, dy) = (a.inputs[0].as_ref().ok_or("input is required")?, &a.grads[0]);
+///     let data = x.data.iter().zip(&dy.data).map(|(x, g)| 2.0 * x * g).collect();
+///     Ok(vec![a.needs[0].then(|| Array { shape: x.shape.clone(), data })])
+/// }
+/// let x = Array { shape: vec![2], data: vec![3.0, -1.0] };
+/// let args = BackwardArgs {
+///     grads: vec![Array { shape: vec![2], data: vec![1.0, 0.5] }],
+///     inputs: vec![Some(x)],
+///     outputs: vec![Array { shape: vec![2], data: vec![9.0, 1.0] }],
+///     attrs: ferrite_sdk::kernel::Attrs(vec![]),
+///     needs: vec![true],
+/// };
+/// assert_eq!(square_backward(&args).unwrap()[0].as_ref().unwrap().data, vec![6.0, -1.0]);
+/// ```
 #[derive(Debug)]
 pub struct BackwardArgs {
     /// Gradient of each forward output (zeros where an output got no gradient).
@@ -57,10 +86,49 @@ pub struct BackwardArgs {
 }
 
 /// Forward function of a reference op.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::reference::RefForward;
+/// use ferrite_sdk::kernel::{Array, Attrs};
+/// fn scale(ins: &[Option<Array>], attrs: &Attrs) -> Result<Vec<Array>, String> {
+///     let (x, k) = (ins[0].as_ref().ok_or("input is required")?, attrs.float(0)?);
+///     Ok(vec![Array { shape: x.shape.clone(), data: x.data.iter().map(|v| v * k).collect() }])
+/// }
+/// let f: RefForward = scale;
+/// let x = Array { shape: vec![2], data: vec![1.0, 2.0] };
+/// let attrs = Attrs(vec![ferrite_sdk::kernel::Attr::Float(3.0)]);
+/// assert_eq!(f(&[Some(x)], &attrs).unwrap()[0].data, vec![3.0, 6.0]);
+/// ```
 pub type RefForward = fn(&[Option<Array>], &Attrs) -> Result<Vec<Array>, String>;
 /// Backward function of a reference op.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::reference::{BackwardArgs, RefBackward};
+/// use ferrite_sdk::kernel::Array;
+/// // The backward of an identity op passes the output gradient through.
+/// fn identity_backward(a: &BackwardArgs) -> Result<Vec<Option<Array>>, String> {
+///     Ok(vec![a.needs[0].then(|| a.grads[0].clone())])
+/// }
+/// let _f: RefBackward = identity_backward;
+/// ```
 pub type RefBackward = fn(&BackwardArgs) -> Result<Vec<Option<Array>>, String>;
 /// Shape function of a reference op.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::reference::RefShape;
+/// use ferrite_sdk::kernel::{Attrs, Meta};
+/// use ferrite_sdk::DType;
+/// // Every built-in shape function has this signature.
+/// let f: RefShape = ferrite_sdk::shape::same_as_input;
+/// let x = Meta::new(DType::F16, vec![3]);
+/// assert_eq!(f(&[Some(x.clone())], &Attrs(vec![])).unwrap(), vec![x]);
+/// ```
 pub type RefShape = fn(&[Option<Meta>], &Attrs) -> Result<Vec<Meta>, String>;
 
 unsafe fn views<'a>(ptr: *const TensorView, n: usize) -> &'a [TensorView] {
@@ -103,6 +171,34 @@ unsafe fn write_outputs(outs: &[TensorView], results: &[Array]) -> Result<(), St
 ///
 /// # Safety
 /// Arguments must follow the [`crate::abi::kernel::KernelFn`] contract.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi_stable::std_types::RStr;
+/// use ferrite_sdk::abi::{kernel::{status, AttrValue, KernelCtx}, view::TensorView};
+/// use ferrite_sdk::kernel::{reference::run_forward, Array, Attrs};
+/// use ferrite_sdk::{DType, Device};
+/// fn negate(ins: &[Option<Array>], _: &Attrs) -> Result<Vec<Array>, String> {
+///     let x = ins[0].as_ref().ok_or("input is required")?;
+///     Ok(vec![Array { shape: x.shape.clone(), data: x.data.iter().map(|v| -v).collect() }])
+/// }
+/// unsafe extern "C" fn keep(state: *mut std::ffi::c_void, msg: RStr<'_>) {
+///     *(state as *mut String) = msg.to_string();
+/// }
+/// let mut err = String::new();
+/// let ctx = KernelCtx { err_state: &mut err as *mut String as *mut _, set_error: keep, stream: std::ptr::null_mut(), host: std::ptr::null() };
+/// let (x, mut y) = ([1.0f32, -2.0, 3.0], [0.0f32; 3]);
+/// let (shape, strides) = ([3i64], [1i64]);
+/// let view = |p: *mut f32| TensorView { data: p.cast(), device: Device::CPU, ndim: 1, dtype: DType::F32, shape: shape.as_ptr(), strides: strides.as_ptr(), byte_offset: 0 };
+/// let (vin, vout) = (view(x.as_ptr() as *mut f32), view(y.as_mut_ptr()));
+/// // SAFETY: valid views over live buffers, a live ctx, no attributes.
+/// let code = unsafe { run_forward(&ctx, &vin, 1, &vout, 1, std::ptr::null::<AttrValue>(), 0, negate) };
+/// assert_eq!((code, y), (status::OK, [-1.0, 2.0, -3.0]));
+/// // A missing input is reported through the context, not a panic.
+/// let code = unsafe { run_forward(&ctx, &TensorView::ABSENT, 1, &vout, 1, std::ptr::null(), 0, negate) };
+/// assert!(code != status::OK && err == "input is required");
+/// ```
 pub unsafe fn run_forward(
     ctx: *const KernelCtx,
     inputs: *const TensorView,
@@ -132,6 +228,36 @@ pub unsafe fn run_forward(
 ///
 /// # Safety
 /// Arguments must follow the [`crate::abi::kernel::KernelFn`] contract.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi_stable::std_types::RStr;
+/// use ferrite_sdk::abi::{kernel::{status, KernelCtx}, view::TensorView};
+/// use ferrite_sdk::kernel::reference::{run_backward, BackwardArgs};
+/// use ferrite_sdk::kernel::{Array, Attrs};
+/// use ferrite_sdk::{DType, Device};
+/// fn square(ins: &[Option<Array>], _: &Attrs) -> Result<Vec<Array>, String> {
+///     let x = ins[0].as_ref().ok_or("input is required")?;
+///     Ok(vec![Array { shape: x.shape.clone(), data: x.data.iter().map(|v| v * v).collect() }])
+/// }
+/// fn square_backward(a: &BackwardArgs) -> Result<Vec<Option<Array>>, String> {
+///     let x = a.inputs[0].as_ref().ok_or("input is required")?;
+///     let data = x.data.iter().zip(&a.grads[0].data).map(|(x, g)| 2.0 * x * g).collect();
+///     Ok(vec![Some(Array { shape: x.shape.clone(), data })])
+/// }
+/// unsafe extern "C" fn ignore(_: *mut std::ffi::c_void, _: RStr<'_>) {}
+/// let ctx = KernelCtx { err_state: std::ptr::null_mut(), set_error: ignore, stream: std::ptr::null_mut(), host: std::ptr::null() };
+/// // Backward inputs: [dy, x, y]; output: dx.
+/// let (dy, x, y, mut dx) = ([1.0f64, 1.0], [3.0f64, -2.0], [9.0f64, 4.0], [0.0f64; 2]);
+/// let (shape, strides) = ([2i64], [1i64]);
+/// let view = |p: *const f64| TensorView { data: p as *mut _, device: Device::CPU, ndim: 1, dtype: DType::F64, shape: shape.as_ptr(), strides: strides.as_ptr(), byte_offset: 0 };
+/// let ins = [view(dy.as_ptr()), view(x.as_ptr()), view(y.as_ptr())];
+/// let out = view(dx.as_mut_ptr());
+/// // SAFETY: valid views over live buffers, a live ctx, no attributes.
+/// let code = unsafe { run_backward(&ctx, ins.as_ptr(), 3, &out, 1, std::ptr::null(), 0, square, square_backward) };
+/// assert_eq!((code, dx), (status::OK, [6.0, -4.0]));
+/// ```
 pub unsafe fn run_backward(
     ctx: *const KernelCtx,
     inputs: *const TensorView,
@@ -194,6 +320,26 @@ pub unsafe fn run_backward(
 ///
 /// # Safety
 /// Arguments must follow the [`crate::abi::kernel::ShapeFn`] contract.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi_stable::std_types::RStr;
+/// use ferrite_sdk::abi::{kernel::{status, KernelCtx}, view::{TensorMeta, TensorView}};
+/// use ferrite_sdk::kernel::reference::run_shape;
+/// use ferrite_sdk::{DType, Device};
+/// unsafe extern "C" fn ignore(_: *mut std::ffi::c_void, _: RStr<'_>) {}
+/// let ctx = KernelCtx { err_state: std::ptr::null_mut(), set_error: ignore, stream: std::ptr::null_mut(), host: std::ptr::null() };
+/// let (a, b) = ([4i64, 1, 3], [5i64, 1]);
+/// let (sa, sb) = ([3i64, 3, 1], [1i64, 1]);
+/// let byte = [0u8; 1]; // shape functions read only shape and dtype, but present views need data
+/// let view = |shape: &[i64], strides: &[i64]| TensorView { data: byte.as_ptr() as *mut _, device: Device::CPU, ndim: shape.len() as i32, dtype: DType::F32, shape: shape.as_ptr(), strides: strides.as_ptr(), byte_offset: 0 };
+/// let ins = [view(&a, &sa), view(&b, &sb)];
+/// let mut out = [TensorMeta::new(DType::F32, &[]).unwrap()];
+/// // SAFETY: valid views, a live ctx, room for one output.
+/// let code = unsafe { run_shape(&ctx, ins.as_ptr(), 2, std::ptr::null(), 0, out.as_mut_ptr(), 1, ferrite_sdk::shape::binary::arith_shape) };
+/// assert_eq!((code, out[0].dims()), (status::OK, vec![4, 5, 3]));
+/// ```
 pub unsafe fn run_shape(
     ctx: *const KernelCtx,
     inputs: *const TensorView,

@@ -11,6 +11,16 @@ use crate::kernel::{Attrs, Meta};
 ///
 /// Query `[..., L, E]`, key `[..., S, E]`, value `[..., S, Ev]` with equal batch dims `...`;
 /// the optional mask broadcasts to `[..., L, S]`.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::shape::attention::sdpa_geom;
+/// // 2 batches × 4 heads; 5 queries attend over 7 keys of size 16; values of size 8.
+/// let g = sdpa_geom(&[2, 4, 5, 16], &[2, 4, 7, 16], &[2, 4, 7, 8], Some(&[5, 7])).unwrap();
+/// assert_eq!((g.batch.clone(), g.l, g.s, g.e, g.ev), (vec![2, 4], 5, 7, 16, 8));
+/// assert_eq!(g.mask, Some(vec![5, 7]));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SdpaGeom {
     /// The batch dims `...` (possibly empty).
@@ -29,11 +39,26 @@ pub struct SdpaGeom {
 
 impl SdpaGeom {
     /// Product of the batch dims (1 for none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::shape::attention::sdpa_geom;
+    /// assert_eq!(sdpa_geom(&[2, 4, 5, 16], &[2, 4, 7, 16], &[2, 4, 7, 8], None).unwrap().batch_numel(), 8);
+    /// assert_eq!(sdpa_geom(&[5, 16], &[7, 16], &[7, 8], None).unwrap().batch_numel(), 1);
+    /// ```
     pub fn batch_numel(&self) -> usize {
         self.batch.iter().product()
     }
 
     /// The shape `[..., L, S]` the mask broadcasts to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::shape::attention::sdpa_geom;
+    /// assert_eq!(sdpa_geom(&[3, 5, 16], &[3, 7, 16], &[3, 7, 8], None).unwrap().score_shape(), vec![3, 5, 7]);
+    /// ```
     pub fn score_shape(&self) -> Vec<usize> {
         [self.batch.clone(), vec![self.l, self.s]].concat()
     }
@@ -43,6 +68,16 @@ impl SdpaGeom {
 /// geometry. Errors (one line, naming the op) on rank < 2, unequal ranks or batch dims, key
 /// embedding size unlike the query's, value length unlike the key's, or a mask that does not
 /// broadcast to `[..., L, S]` (a mask may have fewer dims; it may not have more).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::shape::attention::sdpa_geom;
+/// assert!(sdpa_geom(&[5, 16], &[7, 16], &[7, 8], None).is_ok());
+/// assert!(sdpa_geom(&[5, 16], &[7, 12], &[7, 8], None).unwrap_err().contains("key embedding size 12"));
+/// assert!(sdpa_geom(&[5, 16], &[7, 16], &[6, 8], None).unwrap_err().contains("value has 6 positions"));
+/// assert!(sdpa_geom(&[5, 16], &[7, 16], &[7, 8], Some(&[2, 5, 7])).unwrap_err().contains("cannot be broadcast"));
+/// ```
 pub fn sdpa_geom(q: &[usize], k: &[usize], v: &[usize], mask: Option<&[usize]>) -> Result<SdpaGeom, String> {
     let op = "scaled_dot_product_attention";
     if q.len() < 2 || k.len() != q.len() || v.len() != q.len() {
@@ -74,6 +109,17 @@ pub fn sdpa_geom(q: &[usize], k: &[usize], v: &[usize], mask: Option<&[usize]>) 
 /// one output `[..., L, Ev]` in the query's dtype. Errors on a non-float query, key/value dtypes
 /// unlike the query's, a mask that is neither bool nor floating, and every shape error of
 /// [`sdpa_geom`]. Attributes (`is_causal`, `scale`) do not affect the shape.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::{Attrs, Meta};
+/// use ferrite_sdk::{shape::attention::sdpa_shape, DType};
+/// let m = |s: &[usize]| Some(Meta::new(DType::F32, s.to_vec()));
+/// let mask = Some(Meta::new(DType::BOOL, vec![5, 7]));
+/// let out = sdpa_shape(&[m(&[2, 5, 16]), m(&[2, 7, 16]), m(&[2, 7, 8]), mask], &Attrs(vec![])).unwrap();
+/// assert_eq!(out, vec![Meta::new(DType::F32, vec![2, 5, 8])]);
+/// ```
 pub fn sdpa_shape(ins: &[Option<Meta>], _attrs: &Attrs) -> Result<Vec<Meta>, String> {
     let op = "scaled_dot_product_attention";
     let (q, k, v) = (req(ins, 0)?, req(ins, 1)?, req(ins, 2)?);

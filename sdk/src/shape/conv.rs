@@ -4,6 +4,17 @@ use super::{check_float, check_same_dtype, int_or, ints_or, opt, pair, req};
 use crate::kernel::{Attrs, Meta};
 
 /// Validated geometry of one conv2d call.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::{Attr, Attrs};
+/// use ferrite_sdk::shape::conv::conv2d_geom;
+/// // stride 2, padding 1, dilation 1, groups 2: [1, 4, 9, 9] * [6, 2, 3, 3] -> [1, 6, 5, 5].
+/// let attrs = Attrs(vec![Attr::Ints(vec![2]), Attr::Ints(vec![1]), Attr::None, Attr::Int(2)]);
+/// let g = conv2d_geom(&[1, 4, 9, 9], &[6, 2, 3, 3], Some(&[6]), &attrs).unwrap();
+/// assert_eq!((g.o, g.k, g.stride, g.padding, g.groups, g.out), (6, [3, 3], [2, 2], [1, 1], 2, [5, 5]));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv2dGeom {
     /// Batch size.
@@ -32,6 +43,14 @@ pub struct Conv2dGeom {
 
 impl Conv2dGeom {
     /// Output shape `[N, O, H', W']`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::Attrs;
+    /// use ferrite_sdk::shape::conv::conv2d_geom;
+    /// assert_eq!(conv2d_geom(&[2, 3, 8, 8], &[16, 3, 3, 3], None, &Attrs(vec![])).unwrap().out_shape(), vec![2, 16, 6, 6]);
+    /// ```
     pub fn out_shape(&self) -> Vec<usize> {
         vec![self.n, self.o, self.out[0], self.out[1]]
     }
@@ -40,6 +59,18 @@ impl Conv2dGeom {
 /// Checks shapes and attrs `(stride, padding, dilation, groups)` of a conv2d call:
 /// input `[N, C, H, W]`, weight `[O, C/groups, kH, kW]`, bias `[O]`. Output size
 /// `(H + 2p - d(k-1) - 1)/s + 1` must be ≥ 1. Errors (one line) on any violation.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::{Attr, Attrs};
+/// use ferrite_sdk::shape::conv::conv2d_geom;
+/// let none = Attrs(vec![]);
+/// assert!(conv2d_geom(&[1, 3, 8, 8], &[4, 2, 3, 3], None, &none).unwrap_err().contains("expects 2 input channels"));
+/// assert!(conv2d_geom(&[1, 3, 2, 2], &[4, 3, 3, 3], None, &none).unwrap_err().contains("output would be empty"));
+/// let dilated = Attrs(vec![Attr::None, Attr::None, Attr::Ints(vec![2])]);
+/// assert_eq!(conv2d_geom(&[1, 3, 8, 8], &[4, 3, 3, 3], None, &dilated).unwrap().out, [4, 4]);
+/// ```
 pub fn conv2d_geom(x: &[usize], wt: &[usize], bias: Option<&[usize]>, attrs: &Attrs) -> Result<Conv2dGeom, String> {
     let op = "conv2d";
     let stride = pair(op, "stride", &ints_or(attrs, 0, &[1, 1])?, 1)?;
@@ -87,6 +118,16 @@ pub fn conv2d_geom(x: &[usize], wt: &[usize], bias: Option<&[usize]>, attrs: &At
 
 /// Shape of `ferrite::conv2d`: `[N, O, H', W']` with `H' = (H + 2p - d(kH-1) - 1)/s + 1`, dtype of
 /// the input. Errors as [`conv2d_geom`], and on mixed dtypes.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::{Attr, Attrs, Meta};
+/// use ferrite_sdk::{shape::conv::conv2d_shape, DType};
+/// let m = |s: &[usize]| Some(Meta::new(DType::F32, s.to_vec()));
+/// let same = Attrs(vec![Attr::Ints(vec![1]), Attr::Ints(vec![1])]); // stride 1, padding 1
+/// assert_eq!(conv2d_shape(&[m(&[2, 3, 8, 8]), m(&[16, 3, 3, 3]), m(&[16])], &same).unwrap(), vec![Meta::new(DType::F32, vec![2, 16, 8, 8])]);
+/// ```
 pub fn conv2d_shape(ins: &[Option<Meta>], attrs: &Attrs) -> Result<Vec<Meta>, String> {
     let (x, w) = (req(ins, 0)?, req(ins, 1)?);
     let b = opt(ins, 2);

@@ -49,6 +49,9 @@ pub enum Command {
     /// Check every collective of a comm backend (comm.local, comm.mpi) against its definition
     /// and time all-reduce (algorithm and bus bandwidth, as nccl-tests).
     Collectives(crate::collectives::CollectivesArgs),
+    /// Merge a parallel run's per-rank shards (ZeRO) into one full checkpoint: parameters and
+    /// per-parameter optimizer state in single-process layout.
+    MergeShards(crate::distributed::merge::MergeArgs),
 }
 
 /// `ferrite train`: every key of the config file has a flag; flags win over the file.
@@ -147,6 +150,20 @@ impl TrainArgs {
     /// # Errors
     /// Any [`ConfigError`].
     pub fn load_config(&self, now: SystemTime) -> Result<TrainConfig, ConfigError> {
+        if let Some(dir) = &self.parallel.resume {
+            // A resumed run keeps its own configuration; only its length may change.
+            let mut cfg = TrainConfig::load(&dir.join("config.toml"))?;
+            if !cfg.parallel.enabled() {
+                return Err(ConfigError::Invalid(format!("--resume {}: only parallel runs (--parallel ...) can be resumed", dir.display())));
+            }
+            if let Some(e) = self.epochs {
+                cfg.epochs = e;
+            }
+            cfg.run_dir = Some(dir.clone());
+            cfg.parallel.resume = Some(dir.clone());
+            cfg.parallel.stop_after_epoch = self.parallel.stop_after_epoch;
+            return cfg.resolve(now);
+        }
         let mut cfg = match &self.config {
             Some(path) => TrainConfig::load(path)?,
             None => TrainConfig::default(),
@@ -384,7 +401,9 @@ mod tests {
     fn new_plugin_parses() {
         let Command::NewPlugin(n) = parse(&["new-plugin", "my-op", "--kind", "op", "--dir", "d"]).unwrap().command else { panic!() };
         assert_eq!((n.name.as_str(), n.kind, n.dir), ("my-op", crate::new_plugin::PluginKind::Op, Some(PathBuf::from("d"))));
-        assert!(parse(&["new-plugin", "x", "--kind", "comm"]).is_err());
+        let Command::NewPlugin(n) = parse(&["new-plugin", "x", "--kind", "parallel"]).unwrap().command else { panic!() };
+        assert_eq!(n.kind, crate::new_plugin::PluginKind::Parallel);
+        assert!(parse(&["new-plugin", "x", "--kind", "device"]).is_err());
         assert!(parse(&["new-plugin", "x"]).is_err(), "--kind is required");
     }
 }

@@ -30,6 +30,9 @@ fn run(cli: Cli) -> Result<()> {
             plugins::load_default_plugins_with(&cfg.plugin_path, cfg.ops)?;
             cfg.pin_op_versions().context("ferrite train")?;
             let s = train::train(&cfg)?;
+            if !s.primary {
+                return Ok(()); // MPI rank > 0: rank 0 reports
+            }
             for (size, acc) in &s.test_accuracy {
                 println!("final test accuracy at {size}x{size}: {:.2}%", 100.0 * acc);
             }
@@ -52,8 +55,13 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Mem(args) if args.measure => {
+            plugins::load_default_plugins(&[])?;
+            ferrite_host::mem::run_measure(&args)
+        }
         Command::Mem(args) => ferrite_host::mem::run(&args),
         Command::Collectives(args) => ferrite_host::collectives::run(&args),
+        Command::MergeShards(args) => ferrite_host::distributed::merge::run(&args),
         Command::Bench(args) => {
             plugins::load_default_plugins(&[])?;
             for p in &args.plugin {

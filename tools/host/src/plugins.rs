@@ -121,13 +121,15 @@ pub fn load_default_plugins_with(extra: &[PathBuf], ops: crate::config::OpsKind)
 /// Prints every loaded plugin with what it exports (`ferrite plugins`).
 pub fn print_plugins() {
     let rt = Runtime::global();
-    println!("{:<16} {:<8} {:<8} {:>4}  {:<40} FILE", "PLUGIN", "VERSION", "SDK", "OPS", "MODELS / DATASETS");
+    println!("{:<16} {:<8} {:<8} {:>4}  {:<40} FILE", "PLUGIN", "VERSION", "SDK", "OPS", "MODELS / DATASETS / COMM / PARALLEL");
     for p in rt.plugins() {
         let exports: Vec<String> = p
             .models
             .iter()
             .map(|m| m.name.to_string())
             .chain(p.datasets.iter().map(|d| d.name.to_string()))
+            .chain(p.comms.iter().map(|c| c.name.to_string()))
+            .chain(p.parallels.iter().map(|s| s.name.to_string()))
             .collect();
         println!(
             "{:<16} {:<8} {:<8} {:>4}  {:<40} {}",

@@ -49,6 +49,8 @@ pub struct TrainSummary {
     pub test_accuracy: Vec<(u32, f64)>,
     /// Wall-clock seconds of the whole run.
     pub seconds: f64,
+    /// Whether this process reports the run (false on MPI ranks other than 0).
+    pub primary: bool,
 }
 
 fn make_optimizer(cfg: &TrainConfig, params: Vec<ferrite_sdk::Tensor>) -> Result<Box<dyn Optimizer>> {
@@ -214,7 +216,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let checkpoint = run_dir.join("model.safetensors");
     save_checkpoint(&checkpoint, &model, cfg, &test_accuracy)?;
     plot::plot_metrics(&log, &run_dir.join("metrics.png"), &format!("{} on {}", cfg.model, cfg.dataset))?;
-    Ok(TrainSummary { run_dir, checkpoint, test_accuracy, seconds: start.elapsed().as_secs_f64() })
+    Ok(TrainSummary { run_dir, checkpoint, test_accuracy, seconds: start.elapsed().as_secs_f64(), primary: true })
 }
 
 pub(crate) fn save_checkpoint(path: &Path, model: &HostedModel, cfg: &TrainConfig, acc: &[(u32, f64)]) -> Result<()> {

@@ -141,6 +141,12 @@ impl Zero {
             return Ok(());
         }
         let (host, group, stage) = (self.host, self.group, self.config.stage);
+        if stage == 3 {
+            // Backward is done and only the gradients are read below: freeing the parameters
+            // now, not after the reduce-scatter, keeps them from coexisting with the gradients
+            // and the flat copy (the per-rank peak drops by the parameters' size).
+            self.release_params()?;
+        }
         let r = self.ready()?;
         // The local gradients, flat in fp32 (missing gradients count as zeros).
         let shard_grad = if let Some(buf) = &r.grad_buffer {
@@ -160,9 +166,6 @@ impl Zero {
         // Gradients now live in the shard only.
         for p in &r.params {
             p.set_grad(None)?;
-        }
-        if stage == 3 {
-            self.release_params()?;
         }
         Ok(())
     }

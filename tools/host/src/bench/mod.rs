@@ -6,6 +6,7 @@
 //! markdown), [`doc`] (the page written to `docs/benchmarks.md`).
 
 pub mod attention;
+pub mod dist;
 pub mod doc;
 pub mod gemm;
 pub mod overhead;
@@ -56,6 +57,10 @@ pub struct BenchArgs {
     /// Do not write the markdown file (stdout only).
     #[arg(long)]
     pub no_write: bool,
+    /// Run only the distributed-training benchmark (DDP throughput, comm.local all-reduce vs
+    /// memory bandwidth, peak memory per ZeRO stage) and write it as its own section of --out.
+    #[arg(long)]
+    pub distributed: bool,
     /// A reference-kernel case estimated to take longer than this many seconds is skipped.
     #[arg(long, value_name = "S", default_value_t = 30.0)]
     pub max_case_seconds: f64,
@@ -107,6 +112,16 @@ pub fn rand_tensor(shape: &[i64], seed: u64) -> Result<Tensor> {
 
 /// Runs the benchmarks `args` asks for (plugins must be loaded) and prints/writes the table.
 pub fn run(args: &BenchArgs, command_line: &str) -> Result<()> {
+    if args.distributed {
+        Runtime::global().set_num_threads(args.threads as usize);
+        let section = dist::section(args.quick, command_line)?;
+        println!("{section}");
+        if !args.no_write {
+            dist::write_section(&args.out, &section)?;
+            eprintln!("bench: wrote the distributed section of {}", args.out.display());
+        }
+        return Ok(());
+    }
     for s in &args.sections {
         anyhow::ensure!(SECTIONS.contains(&s.as_str()), "unknown section `{s}`; choose from {}", SECTIONS.join(","));
     }

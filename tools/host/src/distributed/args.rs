@@ -6,13 +6,15 @@ use clap::Args;
 /// Distributed-training flags.
 #[derive(Args, Debug, Default, Clone)]
 pub struct ParallelArgs {
-    /// Parallel strategy: none, ddp (parallel.ddp), zero1, zero2 or zero3 (parallel.zero).
+    /// Parallel strategy: none, ddp (parallel.ddp), zero1, zero2 or zero3 (parallel.zero), or
+    /// NAME of any loaded third-party strategy exported as parallel.NAME.
     #[arg(long, value_name = "STRATEGY")]
     pub parallel: Option<String>,
     /// Ranks for --comm local (threads of this process).
     #[arg(long, value_name = "N")]
     pub world_size: Option<u32>,
-    /// Comm backend: local (ranks as threads) or mpi (ranks as `mpirun -np N` processes).
+    /// Comm backend: local (ranks as threads), mpi (ranks as `mpirun -np N` processes), or NAME
+    /// of any loaded backend exported as comm.NAME (given --world-size and --timeout-ms).
     #[arg(long, value_name = "BACKEND")]
     pub comm: Option<String>,
     /// Micro-batches per optimizer step (no_sync on all but the last).
@@ -27,13 +29,22 @@ pub struct ParallelArgs {
     /// Timeout of every collective in milliseconds.
     #[arg(long, value_name = "MS")]
     pub timeout_ms: Option<u64>,
+    /// Continue the parallel run in DIR from its last finished epoch, with its saved
+    /// config.toml (only --epochs and --stop-after-epoch may change), model.safetensors,
+    /// per-rank shards and progress.json. The world size must be the same.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<std::path::PathBuf>,
+    /// Stop after this epoch (the run folder can be resumed with --resume).
+    #[arg(long, value_name = "N")]
+    pub stop_after_epoch: Option<u32>,
 }
 
 impl ParallelArgs {
     /// Applies the flags to `cfg`.
     ///
     /// # Errors
-    /// An unknown `--parallel` value.
+    /// None today (names are checked by [`ParallelConfig::validate`]); kept fallible for flags
+    /// that need checking here.
     pub fn apply(&self, cfg: &mut ParallelConfig) -> Result<(), String> {
         if let Some(p) = &self.parallel {
             match p.as_str() {
@@ -42,7 +53,8 @@ impl ParallelArgs {
                     cfg.strategy = "zero".into();
                     cfg.zero_stage = u32::from(p.as_bytes()[4] - b'0');
                 }
-                _ => return Err(format!("--parallel must be none, ddp, zero1, zero2 or zero3, got {p:?}")),
+                // A third-party `parallel.<name>`; ParallelConfig::validate checks the name.
+                _ => cfg.strategy = p.clone(),
             }
         }
         if let Some(n) = self.world_size {
@@ -63,6 +75,8 @@ impl ParallelArgs {
         if let Some(t) = self.timeout_ms {
             cfg.timeout_ms = t;
         }
+        cfg.resume = self.resume.clone();
+        cfg.stop_after_epoch = self.stop_after_epoch;
         Ok(())
     }
 }
@@ -76,6 +90,10 @@ mod tests {
         let mut c = ParallelConfig::default();
         ParallelArgs { parallel: Some("zero3".into()), world_size: Some(4), ..Default::default() }.apply(&mut c).unwrap();
         assert_eq!((c.strategy.as_str(), c.zero_stage, c.world_size), ("zero", 3, 4));
-        assert!(ParallelArgs { parallel: Some("fsdp".into()), ..Default::default() }.apply(&mut c).unwrap_err().contains("--parallel"));
+        ParallelArgs { parallel: Some("my_dp".into()), comm: Some("my_comm".into()), ..Default::default() }.apply(&mut c).unwrap();
+        assert_eq!((c.strategy_name(), c.comm_name()), ("parallel.my_dp".to_string(), "comm.my_comm".to_string()));
+        c.validate().unwrap();
+        ParallelArgs { parallel: Some("Not A Name".into()), ..Default::default() }.apply(&mut c).unwrap();
+        assert!(c.validate().unwrap_err().contains("parallel.strategy"));
     }
 }

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```toml
 /// [parallel]
-/// strategy = "ddp"          # "none", "ddp" or "zero"
+/// strategy = "ddp"          # "none", "ddp", "zero", or any loaded `parallel.<name>` as "<name>"
 /// zero_stage = 1            # 1, 2 or 3 (strategy = "zero")
-/// comm = "local"            # "local" (ranks as threads) or "mpi" (ranks as mpirun processes)
+/// comm = "local"            # "local" (threads), "mpi" (mpirun processes), or any loaded `comm.<name>`
 /// world_size = 2            # comm = "local" only; MPI takes it from mpirun -np
 /// bucket_cap_mb = 25.0
 /// find_unused_parameters = false
@@ -18,12 +18,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ParallelConfig {
-    /// `"none"` (one process, no communication), `"ddp"` (`parallel.ddp`) or `"zero"`
-    /// (`parallel.zero`).
+    /// `"none"` (one process, no communication), `"ddp"` (`parallel.ddp`), `"zero"`
+    /// (`parallel.zero`), or the `<name>` of any strategy a loaded plugin exports as
+    /// `parallel.<name>` (third-party strategies; the `parallel.` prefix may be written too).
     pub strategy: String,
     /// ZeRO stage 1 (optimizer state sharded), 2 (+ gradients), 3 (+ parameters).
     pub zero_stage: u32,
-    /// Comm backend: `"local"` (`comm.local`, threads) or `"mpi"` (`comm.mpi`).
+    /// Comm backend: `"local"` (`comm.local`, threads), `"mpi"` (`comm.mpi`), or the `<name>`
+    /// of any backend a loaded plugin exports as `comm.<name>` (the prefix may be written too).
     pub comm: String,
     /// Ranks for `comm = "local"` (>= 1).
     pub world_size: u32,
@@ -37,6 +39,12 @@ pub struct ParallelConfig {
     pub grad_accumulation: u32,
     /// Timeout of every collective, in milliseconds.
     pub timeout_ms: u64,
+    /// Continue the run in this folder from its last finished epoch (`--resume`; not saved).
+    #[serde(skip)]
+    pub resume: Option<std::path::PathBuf>,
+    /// Stop after this epoch, leaving a resumable run (`--stop-after-epoch`; not saved).
+    #[serde(skip)]
+    pub stop_after_epoch: Option<u32>,
 }
 
 impl Default for ParallelConfig {
@@ -50,6 +58,8 @@ impl Default for ParallelConfig {
             find_unused_parameters: false,
             grad_accumulation: 1,
             timeout_ms: 60_000,
+            resume: None,
+            stop_after_epoch: None,
         }
     }
 }
@@ -65,11 +75,17 @@ impl ParallelConfig {
     /// # Errors
     /// A one-line reason.
     pub fn validate(&self) -> Result<(), String> {
-        if !["none", "ddp", "zero"].contains(&self.strategy.as_str()) {
-            return Err(format!("parallel.strategy must be \"none\", \"ddp\" or \"zero\", got {:?}", self.strategy));
+        if self.strategy != "none" && !is_export_suffix(strip(&self.strategy, "parallel.")) {
+            return Err(format!(
+                "parallel.strategy must be \"none\", \"ddp\", \"zero\" or the name of a loaded parallel.* strategy (lowercase letters, digits, `_`, `-`), got {:?}",
+                self.strategy
+            ));
         }
-        if !["local", "mpi"].contains(&self.comm.as_str()) {
-            return Err(format!("parallel.comm must be \"local\" or \"mpi\", got {:?}", self.comm));
+        if !is_export_suffix(strip(&self.comm, "comm.")) {
+            return Err(format!(
+                "parallel.comm must be \"local\", \"mpi\" or the name of a loaded comm.* backend (lowercase letters, digits, `_`, `-`), got {:?}",
+                self.comm
+            ));
         }
         if !(1..=3).contains(&self.zero_stage) {
             return Err(format!("parallel.zero_stage must be 1, 2 or 3, got {}", self.zero_stage));
@@ -89,21 +105,29 @@ impl ParallelConfig {
         Ok(())
     }
 
-    /// Exported name of the strategy plugin (`parallel.ddp`).
+    /// Exported name of the strategy plugin (`parallel.ddp`; `"my_dp"` → `parallel.my_dp`).
     pub fn strategy_name(&self) -> String {
-        format!("parallel.{}", self.strategy)
+        format!("parallel.{}", strip(&self.strategy, "parallel."))
     }
 
-    /// Exported name of the comm backend (`comm.local`).
+    /// Exported name of the comm backend (`comm.local`; `"my_comm"` → `comm.my_comm`).
     pub fn comm_name(&self) -> String {
-        format!("comm.{}", self.comm)
+        format!("comm.{}", strip(&self.comm, "comm."))
     }
 
-    /// The backend's TOML config.
+    /// True for `comm.mpi`, whose ranks are `mpirun` processes (world size from `mpirun -np`).
+    pub fn is_mpi(&self) -> bool {
+        self.comm_name() == "comm.mpi"
+    }
+
+    /// The backend's TOML config: `timeout_ms` for `comm.mpi`; `world_size` and `timeout_ms`
+    /// for every other backend (`comm.local` and third-party backends, whose ranks all live
+    /// in this process).
     pub fn comm_toml(&self) -> String {
-        match self.comm.as_str() {
-            "local" => format!("world_size = {}\ntimeout_ms = {}\n", self.world_size, self.timeout_ms),
-            _ => format!("timeout_ms = {}\n", self.timeout_ms),
+        if self.is_mpi() {
+            format!("timeout_ms = {}\n", self.timeout_ms)
+        } else {
+            format!("world_size = {}\ntimeout_ms = {}\n", self.world_size, self.timeout_ms)
         }
     }
 
@@ -111,7 +135,7 @@ impl ParallelConfig {
     pub fn strategy_toml(&self, optimizer: &toml::Table) -> String {
         let mut t = toml::Table::new();
         t.insert("bucket_cap_mb".into(), self.bucket_cap_mb.into());
-        if self.strategy == "zero" {
+        if self.strategy_name() == "parallel.zero" {
             t.insert("stage".into(), i64::from(self.zero_stage).into());
         } else {
             t.insert("find_unused_parameters".into(), self.find_unused_parameters.into());
@@ -119,6 +143,19 @@ impl ParallelConfig {
         t.insert("optimizer".into(), toml::Value::Table(optimizer.clone()));
         toml::to_string(&t).unwrap_or_default()
     }
+}
+
+/// `name` without `prefix` (`"comm.x"` → `"x"`; `"x"` stays).
+fn strip<'a>(name: &'a str, prefix: &str) -> &'a str {
+    name.strip_prefix(prefix).unwrap_or(name)
+}
+
+/// True when `s` can follow `parallel.`/`comm.` in an exported name: 1-64 lowercase ASCII
+/// letters, digits, `_` or `-`, starting with a letter.
+fn is_export_suffix(s: &str) -> bool {
+    s.len() <= 64
+        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 #[cfg(test)]
@@ -138,13 +175,29 @@ mod tests {
         let t = c.strategy_toml(&opt);
         assert!(t.contains("stage = 3") && t.contains("[optimizer]") && t.contains("kind = \"sgd\""), "{t}");
         for bad in [
-            ParallelConfig { strategy: "fsdp".into(), ..Default::default() },
-            ParallelConfig { comm: "nccl".into(), ..Default::default() },
+            ParallelConfig { strategy: "Bad Name".into(), ..Default::default() },
+            ParallelConfig { strategy: "parallel.".into(), ..Default::default() },
+            ParallelConfig { comm: "comm.9x".into(), ..Default::default() },
+            ParallelConfig { comm: "".into(), ..Default::default() },
             ParallelConfig { zero_stage: 4, ..Default::default() },
             ParallelConfig { world_size: 0, ..Default::default() },
             ParallelConfig { grad_accumulation: 0, ..Default::default() },
         ] {
             assert!(bad.validate().unwrap_err().starts_with("parallel."));
         }
+    }
+
+    #[test]
+    fn third_party_strategies_and_backends_by_exported_name() {
+        let c = ParallelConfig { strategy: "my_dp".into(), comm: "comm.my_comm".into(), world_size: 3, ..Default::default() };
+        c.validate().unwrap();
+        assert_eq!((c.strategy_name(), c.comm_name()), ("parallel.my_dp".to_string(), "comm.my_comm".to_string()));
+        assert_eq!(c.comm_toml(), "world_size = 3\ntimeout_ms = 60000\n");
+        let full = ParallelConfig { strategy: "parallel.my_dp".into(), ..c.clone() };
+        assert_eq!(full.strategy_name(), "parallel.my_dp");
+        let t = c.strategy_toml(&toml::Table::new());
+        assert!(t.contains("find_unused_parameters") && !t.contains("stage"), "{t}");
+        let mpi = ParallelConfig { comm: "mpi".into(), ..Default::default() };
+        assert!(mpi.is_mpi() && !mpi.comm_toml().contains("world_size"));
     }
 }

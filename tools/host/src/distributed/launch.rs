@@ -24,14 +24,32 @@ pub fn ensure_plugin(name: &str, extra: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// The process groups of the ranks in this process: all `world_size` for `comm = "local"`,
-/// this process's one for `comm = "mpi"` (started by `mpirun`).
+/// Makes sure some loaded plugin exports `export` (`comm.local`, `parallel.my_dp`): nothing to
+/// do when one does (a third-party plugin loaded with `--plugin-path`), else the plugin file
+/// named after it (`comm.local` → `comm-local`) is found and loaded.
+///
+/// # Errors
+/// No loaded plugin exports it and no plugin file of that name can be found or loaded.
+pub fn ensure_export(export: &str, extra: &[PathBuf]) -> Result<()> {
+    let exported = Runtime::global()
+        .plugins()
+        .iter()
+        .any(|p| p.comms.iter().any(|c| c.name.as_str() == export) || p.parallels.iter().any(|s| s.name.as_str() == export));
+    if exported {
+        return Ok(());
+    }
+    ensure_plugin(&export.replace('.', "-"), extra)
+        .with_context(|| format!("no loaded plugin exports `{export}` (load a third-party one with --plugin-path)"))
+}
+
+/// The process groups of the ranks in this process: all `world_size` for `comm = "local"`
+/// (and third-party backends), this process's one for `comm = "mpi"` (started by `mpirun`).
 ///
 /// # Errors
 /// Plugins missing, the backend refusing its config.
 pub fn process_groups(cfg: &ParallelConfig, extra: &[PathBuf]) -> Result<Vec<Arc<ProcessGroup>>> {
-    ensure_plugin(&format!("comm-{}", cfg.comm), extra)?;
-    ensure_plugin(&format!("parallel-{}", cfg.strategy), extra)?;
+    ensure_export(&cfg.comm_name(), extra)?;
+    ensure_export(&cfg.strategy_name(), extra)?;
     let comms = Runtime::global().create_comm(&cfg.comm_name(), &cfg.comm_toml())?;
     let timeout = Duration::from_millis(cfg.timeout_ms);
     Ok(comms.into_iter().map(|c| Arc::new(ProcessGroup::new(c, timeout))).collect())

@@ -5,7 +5,10 @@
 pub mod args;
 pub mod config;
 pub mod launch;
+pub mod merge;
 pub mod plan;
+pub mod progress;
+pub mod resume;
 pub mod rank;
 pub mod shards;
 pub mod strategy;

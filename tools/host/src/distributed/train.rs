@@ -4,7 +4,9 @@
 
 use super::config::ParallelConfig;
 use super::launch::{process_groups, root_cause, run_ranks};
+use super::progress::Progress;
 use super::rank::{evaluate_epoch, reduce_sums, train_epoch, RankState};
+use super::resume;
 use super::shards::save_shard;
 use super::strategy::HostedStrategy;
 use crate::config::{OptimizerKind, TrainConfig};
@@ -61,7 +63,10 @@ pub fn train_parallel(cfg: &TrainConfig) -> Result<TrainSummary> {
     let p: &ParallelConfig = &cfg.parallel;
     let run_dir = cfg.run_dir.clone().context("run_dir was not resolved")?;
     let groups = process_groups(p, &cfg.plugin_path)?;
-    if groups.iter().any(|g| g.rank() == 0) && std::fs::read_dir(&run_dir).map(|mut d| d.next().is_some()).unwrap_or(false) {
+    if p.resume.is_none()
+        && groups.iter().any(|g| g.rank() == 0)
+        && std::fs::read_dir(&run_dir).map(|mut d| d.next().is_some()).unwrap_or(false)
+    {
         anyhow::bail!("run folder {} already exists and is not empty; choose another --run-dir", run_dir.display());
     }
     let strategy_toml = p.strategy_toml(&optimizer_table(cfg));
@@ -79,6 +84,7 @@ pub fn train_parallel(cfg: &TrainConfig) -> Result<TrainSummary> {
         checkpoint: run_dir.join("model.safetensors"),
         test_accuracy: Vec::new(),
         seconds: 0.0,
+        primary: false,
     });
     summary.seconds = start.elapsed().as_secs_f64();
     Ok(summary)
@@ -89,8 +95,21 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
     let rank = st.strategy.rank();
     let main = rank == 0;
     let run_dir = agree_on_run_dir(st.strategy.group(), run_dir)?;
-    st.strategy.setup(&st.model)?;
-    if main {
+    let mut log = MetricsLog::new();
+    let mut first_epoch = 1;
+    if cfg.parallel.resume.is_some() {
+        let progress = resume::load_model(&mut st, cfg, &run_dir)?;
+        first_epoch = progress.epoch + 1;
+        if main {
+            log = MetricsLog::read_csv(&run_dir.join("metrics.csv")).context("reading the run's metrics.csv")?;
+            println!("resuming {} after epoch {} of {}", run_dir.display(), progress.epoch, cfg.epochs);
+        }
+        st.strategy.setup(&st.model)?;
+        resume::load_shard(&mut st, &run_dir)?;
+    } else {
+        st.strategy.setup(&st.model)?;
+    }
+    if main && first_epoch == 1 {
         std::fs::create_dir_all(&run_dir).with_context(|| format!("creating run folder {}", run_dir.display()))?;
         let cfg_path = run_dir.join("config.toml");
         atomic::write_atomic(&cfg_path, cfg.to_toml()?.as_bytes()).with_context(|| format!("writing {}", cfg_path.display()))?;
@@ -101,9 +120,8 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
         }
         println!("parallel {} ({})", st.strategy.describe(), st.strategy.group().describe());
     }
-    let mut log = MetricsLog::new();
     let base_lr = cfg.lr();
-    for epoch in 1..=cfg.epochs {
+    for epoch in first_epoch..=cfg.epochs {
         let t0 = Instant::now();
         // Cosine decay, as in single-process training.
         let progress = f64::from(epoch - 1) / f64::from(cfg.epochs);
@@ -126,20 +144,49 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
             );
             log.push(rec);
         }
-        if main {
-            log.write_csv(&run_dir.join("metrics.csv"))?;
+        let test_accuracy: Vec<(u32, f64)> =
+            st.data.iter().map(|d| (d.size, log.for_size(d.size).last().map_or(0.0, |r| r.test_accuracy))).collect();
+        // After every epoch: the full model (rank 0; parameters are gathered by evaluation),
+        // every rank's shard of the optimizer state and the progress marker, so the run can
+        // be resumed exactly from here. The marker is written last: a crash in between leaves
+        // the previous epoch's marker, never one that points at missing files.
+        save_epoch(&st, cfg, &run_dir, &log, &test_accuracy, epoch)?;
+        if cfg.parallel.stop_after_epoch == Some(epoch) && epoch < cfg.epochs {
+            if main {
+                println!("stopped after epoch {epoch}; continue with: ferrite train --resume {}", run_dir.display());
+            }
+            break;
         }
     }
-    // Every rank's part of the optimizer state (ZeRO shards it), for exact resumption.
-    std::fs::create_dir_all(run_dir.join("shards")).with_context(|| format!("creating {}", run_dir.join("shards").display()))?;
-    save_shard(&run_dir, &st.strategy)?;
     if !main {
         return Ok(None);
     }
     let test_accuracy: Vec<(u32, f64)> =
         st.data.iter().map(|d| (d.size, log.for_size(d.size).last().map_or(0.0, |r| r.test_accuracy))).collect();
-    let checkpoint = run_dir.join("model.safetensors");
-    save_checkpoint(&checkpoint, &st.model, cfg, &test_accuracy)?;
     plot::plot_metrics(&log, &run_dir.join("metrics.png"), &format!("{} on {}", cfg.model, cfg.dataset))?;
-    Ok(Some(TrainSummary { run_dir, checkpoint, test_accuracy, seconds: 0.0 }))
+    Ok(Some(TrainSummary { run_dir: run_dir.clone(), checkpoint: run_dir.join("model.safetensors"), test_accuracy, seconds: 0.0, primary: true }))
+}
+
+/// Writes one epoch's resumable state (see the call site).
+fn save_epoch(st: &RankState, cfg: &TrainConfig, run_dir: &Path, log: &MetricsLog, acc: &[(u32, f64)], epoch: u32) -> Result<()> {
+    let main = st.strategy.rank() == 0;
+    std::fs::create_dir_all(run_dir.join("shards")).with_context(|| format!("creating {}", run_dir.join("shards").display()))?;
+    save_shard(run_dir, &st.strategy)?;
+    if main {
+        log.write_csv(&run_dir.join("metrics.csv"))?;
+        save_checkpoint(&run_dir.join("model.safetensors"), &st.model, cfg, acc)?;
+    }
+    // Every shard is on disk before rank 0 declares the epoch done.
+    let g = st.strategy.group();
+    g.wait(g.barrier()?)?;
+    if main {
+        let progress = Progress {
+            epoch,
+            rng_state: ferrite_core::Runtime::global().rng_state(),
+            world_size: st.strategy.world_size(),
+            strategy: cfg.parallel.strategy_name(),
+        };
+        progress.save(run_dir)?;
+    }
+    Ok(())
 }

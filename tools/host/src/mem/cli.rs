@@ -25,6 +25,47 @@ pub struct MemArgs {
     /// Transformer activations: layers,hidden,heads,seq,batch (per device).
     #[arg(long, value_name = "L,H,A,S,B", value_delimiter = ',', num_args = 5)]
     pub transformer: Option<Vec<u64>>,
+    /// Train a real MLP of about `--params` parameters for a few steps (fp32; ZeRO/DDP over
+    /// comm.local with `--world-size` ranks as threads) and print the measured peak of tensor
+    /// memory beside Ferrite's per-phase estimate.
+    #[arg(long)]
+    pub measure: bool,
+    /// `--measure`: Linear layers of the MLP.
+    #[arg(long, default_value_t = 8, requires = "measure")]
+    pub layers: usize,
+    /// `--measure`: rows of each rank's batch.
+    #[arg(long, default_value_t = 8, requires = "measure")]
+    pub batch: usize,
+    /// `--measure`: optimizer steps (at least 2).
+    #[arg(long, default_value_t = 3, requires = "measure")]
+    pub steps: usize,
+}
+
+/// `ferrite mem --measure` (plugins for ops must be loaded).
+///
+/// # Errors
+/// A precision other than fp32, a bad stage or world size, op or communication errors.
+pub fn run_measure(args: &MemArgs) -> Result<()> {
+    use super::peak::Strategy;
+    anyhow::ensure!(args.precision == Precision::Fp32, "--measure trains in fp32; pass --precision fp32");
+    let world_size = u32::try_from(args.world_size).map_err(|_| anyhow::anyhow!("--world-size too large"))?;
+    let strategy = match (args.zero, world_size) {
+        (0, 1) => Strategy::None,
+        (0, _) => Strategy::Ddp,
+        (s, _) => Strategy::Zero(s),
+    };
+    let spec = super::measure::MeasureSpec {
+        params: args.params,
+        layers: args.layers,
+        batch: args.batch,
+        optimizer: args.optimizer,
+        strategy,
+        world_size,
+        steps: args.steps,
+    };
+    let c = super::measure::measure(&spec)?;
+    print!("{}", super::measure::report(&c));
+    Ok(())
 }
 
 fn gb(bytes: f64) -> String {

@@ -10,7 +10,9 @@
 //! `s·b·h·(34 + 5·a·s/h)` bytes in 16-bit without recomputation.
 
 mod cli;
+pub mod measure;
 mod model;
+pub mod peak;
 
-pub use cli::{run, MemArgs};
+pub use cli::{run, run_measure, MemArgs};
 pub use model::{estimate, Activations, MemEstimate, MemPlan, Optimizer, Precision};

@@ -1,7 +1,9 @@
-//! `ferrite new-plugin NAME --kind op|model|dataset [--dir D] [--sdk-path P]`: writes a
-//! standalone plugin crate (its own empty `[workspace]`, `ferrite-sdk` by path and `abi_stable`
-//! only) with one working example of that kind, unit tests, a README and `check.sh`, which
-//! loads the built `.so` in a host (`ferrite-registry list`, and `ferrite conformance` for ops).
+//! `ferrite new-plugin NAME --kind op|model|dataset|comm|parallel [--dir D] [--sdk-path P]`:
+//! writes a standalone plugin crate (its own empty `[workspace]`, `ferrite-sdk` by path and
+//! `abi_stable` only) with one working example of that kind, unit tests, a README and
+//! `check.sh`, which loads the built `.so` in a host (`ferrite-registry list`, then
+//! `ferrite conformance` for ops, `ferrite collectives` for comm backends, a one-epoch
+//! `ferrite train --parallel` for strategies, `ferrite plugins` otherwise).
 //!
 //! Templates live in `tools/host/templates/` and are compiled in with `include_str!`.
 
@@ -20,23 +22,86 @@ pub enum PluginKind {
     Model,
     /// A seeded synthetic classification dataset factory `datasets.<name>`.
     Dataset,
+    /// A communication backend `comm.<name>`: ranks as threads joined in a star of channels
+    /// (gather to rank 0, combine, send back), with timeouts.
+    Comm,
+    /// A parallel strategy `parallel.<name>`: synchronous data parallelism (every gradient
+    /// averaged after backward, the optimizer of the config's `[optimizer]` table).
+    Parallel,
 }
 
 impl PluginKind {
-    /// `op`, `model` or `dataset`.
+    /// Every kind, in `--help` order.
+    pub const ALL: [PluginKind; 5] = [PluginKind::Op, PluginKind::Model, PluginKind::Dataset, PluginKind::Comm, PluginKind::Parallel];
+
+    /// `op`, `model`, `dataset`, `comm` or `parallel`.
     pub fn as_str(self) -> &'static str {
         match self {
             PluginKind::Op => "op",
             PluginKind::Model => "model",
             PluginKind::Dataset => "dataset",
+            PluginKind::Comm => "comm",
+            PluginKind::Parallel => "parallel",
         }
     }
 
-    fn lib_template(self) -> &'static str {
+    /// The kind's source files: (path in the crate, template).
+    fn source_templates(self) -> Vec<(&'static str, &'static str)> {
         match self {
-            PluginKind::Op => include_str!("../../templates/op/src/lib.rs.tmpl"),
-            PluginKind::Model => include_str!("../../templates/model/src/lib.rs.tmpl"),
-            PluginKind::Dataset => include_str!("../../templates/dataset/src/lib.rs.tmpl"),
+            PluginKind::Op => vec![("src/lib.rs", include_str!("../../templates/op/src/lib.rs.tmpl"))],
+            PluginKind::Model => vec![("src/lib.rs", include_str!("../../templates/model/src/lib.rs.tmpl"))],
+            PluginKind::Dataset => vec![("src/lib.rs", include_str!("../../templates/dataset/src/lib.rs.tmpl"))],
+            PluginKind::Comm => vec![
+                ("src/lib.rs", include_str!("../../templates/comm/src/lib.rs.tmpl")),
+                ("src/star.rs", include_str!("../../templates/comm/src/star.rs.tmpl")),
+                ("src/reduce.rs", include_str!("../../templates/comm/src/reduce.rs.tmpl")),
+                ("src/tests.rs", include_str!("../../templates/comm/src/tests.rs.tmpl")),
+            ],
+            PluginKind::Parallel => vec![
+                ("src/lib.rs", include_str!("../../templates/parallel/src/lib.rs.tmpl")),
+                ("src/config.rs", include_str!("../../templates/parallel/src/config.rs.tmpl")),
+            ],
+        }
+    }
+
+    /// What `check.sh` runs after `ferrite-registry list` (`$FERRITE` is the host, `$SO` the
+    /// built plugin), and the README's words for it.
+    fn host_check(self, ident: &str) -> (String, String) {
+        match self {
+            PluginKind::Op => ("\"$FERRITE\" conformance --plugin \"$SO\" --cases \"${CASES:-32}\"".into(), "ferrite conformance".into()),
+            PluginKind::Comm => (
+                format!("\"$FERRITE\" collectives --comm comm.{ident} --world-size 3 --sizes 1K,64K --iters 2 --timeout-ms 10000 --plugin-path \"$SO\""),
+                "ferrite collectives (every collective checked on 3 ranks)".into(),
+            ),
+            PluginKind::Parallel => (
+                format!("\"$FERRITE\" train --plugin-path \"$SO\" --parallel {ident} --world-size 2 --epochs 1 --sizes 8 --run-dir \"${{RUN_DIR:-$(mktemp -d)}}\""),
+                "a one-epoch ferrite train --parallel on 2 ranks".into(),
+            ),
+            PluginKind::Model | PluginKind::Dataset => ("\"$FERRITE\" plugins --plugin-path \"$SO\"".into(), "ferrite plugins".into()),
+        }
+    }
+
+    /// How to use the built plugin with the host (a README paragraph).
+    fn usage(self, ident: &str) -> String {
+        let so = format!("target/release/lib{ident}.so");
+        match self {
+            PluginKind::Op => format!("Call it from a model or a Rust program as `contrib::{ident}` once the host has loaded `{so}`."),
+            PluginKind::Model => format!("Train it: `ferrite train --plugin-path {so} --model models.{ident}`."),
+            PluginKind::Dataset => format!("Train on it: `ferrite train --plugin-path {so} --dataset datasets.{ident}`."),
+            PluginKind::Comm => format!(
+                "Check every collective: `ferrite collectives --comm comm.{ident} --world-size 4 --plugin-path {so}`.\n\
+                 Train with it (ranks as threads of one process):\n\n\
+                 ```sh\nferrite train --plugin-path {so} --parallel ddp --comm {ident} --world-size 2\n```\n\n\
+                 or `[parallel]` `comm = \"{ident}\"`, `world_size = 2`, `strategy = \"ddp\"` in the training config.\n\
+                 The host passes `world_size` and `timeout_ms` (`--timeout-ms`) to the backend."
+            ),
+            PluginKind::Parallel => format!(
+                "Train with it (any comm backend; `comm.local` runs the ranks as threads):\n\n\
+                 ```sh\nferrite train --plugin-path {so} --parallel {ident} --world-size 2\n```\n\n\
+                 or `[parallel]` `strategy = \"{ident}\"` (also `\"parallel.{ident}\"`), `world_size = 2` in the training\n\
+                 config. The host passes `bucket_cap_mb`, `find_unused_parameters` and the `[optimizer]`\n\
+                 table of the training config (`--optimizer`, `--lr`, ...)."
+            ),
         }
     }
 
@@ -46,6 +111,8 @@ impl PluginKind {
             PluginKind::Op => format!("contrib::{ident}"),
             PluginKind::Model => format!("models.{ident}"),
             PluginKind::Dataset => format!("datasets.{ident}"),
+            PluginKind::Comm => format!("comm.{ident}"),
+            PluginKind::Parallel => format!("parallel.{ident}"),
         }
     }
 }
@@ -102,7 +169,9 @@ pub fn render_files(p: &NewPlugin) -> Result<Vec<(&'static str, String)>> {
     let upper = ident.to_ascii_uppercase();
     let sdk = p.sdk_path.to_str().context("the sdk path is not UTF-8")?.replace('\\', "\\\\").replace('"', "\\\"");
     let export = format!("`{}`", p.kind.export_name(&ident));
-    let check_extra = if p.kind == PluginKind::Op { " and ferrite conformance" } else { " and ferrite plugins" };
+    let (check_cmd, check_words) = p.kind.host_check(&ident);
+    let check_extra = format!(" and {check_words}");
+    let usage = p.kind.usage(&ident);
     let vars = [
         ("name", p.name.as_str()),
         ("ident", ident.as_str()),
@@ -110,15 +179,17 @@ pub fn render_files(p: &NewPlugin) -> Result<Vec<(&'static str, String)>> {
         ("kind", p.kind.as_str()),
         ("sdk_path", sdk.as_str()),
         ("export", export.as_str()),
-        ("check_extra", check_extra),
+        ("check_extra", check_extra.as_str()),
+        ("check_cmd", check_cmd.as_str()),
+        ("usage", usage.as_str()),
     ];
-    let files = [
+    let mut files = vec![
         ("Cargo.toml", include_str!("../../templates/common/Cargo.toml.tmpl")),
         (".gitignore", include_str!("../../templates/common/gitignore.tmpl")),
         ("README.md", include_str!("../../templates/common/README.md.tmpl")),
         ("check.sh", include_str!("../../templates/common/check.sh.tmpl")),
-        ("src/lib.rs", p.kind.lib_template()),
     ];
+    files.extend(p.kind.source_templates());
     files.into_iter().map(|(path, t)| Ok((path, render::render(t, &vars).map_err(anyhow::Error::msg)?))).collect()
 }
 
@@ -167,7 +238,7 @@ mod tests {
     #[test]
     fn every_kind_renders_and_refuses_to_overwrite() {
         let root = std::env::temp_dir().join(format!("ferrite-new-plugin-unit-{}", std::process::id()));
-        for kind in [PluginKind::Op, PluginKind::Model, PluginKind::Dataset] {
+        for kind in PluginKind::ALL {
             let p = NewPlugin { name: "my-thing".into(), kind, dir: root.join(kind.as_str()), sdk_path: "/x/sdk".into() };
             let files = render_files(&p).unwrap();
             let get = |n: &str| &files.iter().find(|(f, _)| *f == n).unwrap().1;
@@ -175,9 +246,25 @@ mod tests {
             assert!(!get("Cargo.toml").contains("ferrite-core"));
             assert!(get("src/lib.rs").contains(&kind.export_name("my_thing")));
             assert!(get("check.sh").contains("libmy_thing.so"));
+            assert!(!get("README.md").contains("{{") && get("README.md").contains(&kind.export_name("my_thing")));
             generate(&p).unwrap();
             assert!(generate(&p).unwrap_err().to_string().contains("refusing"));
         }
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn comm_and_parallel_say_how_to_run_them() {
+        let files = |kind| render_files(&NewPlugin { name: "x-y".into(), kind, dir: "/tmp/unused".into(), sdk_path: "/s".into() }).unwrap();
+        let comm = files(PluginKind::Comm);
+        let names: Vec<&str> = comm.iter().map(|(f, _)| *f).collect();
+        assert!(["src/star.rs", "src/reduce.rs", "src/tests.rs"].iter().all(|f| names.contains(f)), "{names:?}");
+        let get = |fs: &[(&str, String)], n: &str| fs.iter().find(|(f, _)| *f == n).unwrap().1.clone();
+        assert!(get(&comm, "check.sh").contains("collectives --comm comm.x_y"));
+        assert!(get(&comm, "README.md").contains("--comm x_y"));
+        let par = files(PluginKind::Parallel);
+        assert!(get(&par, "check.sh").contains("train --plugin-path \"$SO\" --parallel x_y"));
+        assert!(get(&par, "README.md").contains("strategy = \"x_y\""));
+        assert!(get(&par, "src/lib.rs").contains("parallel.x_y") && get(&par, "src/config.rs").contains("OptimizerSpec"));
     }
 }

@@ -1,0 +1,139 @@
+//! `ferrite merge-shards RUN_DIR`: turns a parallel run's per-rank shards into one full
+//! checkpoint in single-process layout — every parameter under its model name, and the
+//! optimizer state per parameter (`optimizer.state.{i}.{field}`, PyTorch's layout), so a
+//! ZeRO run can be inspected, evaluated or continued without its world size.
+
+use super::shards::{shard_path, FORMAT, FORMAT_KEY, LAYOUT_KEY};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use ferrite_sdk::checkpoint::{load_safetensors, load_safetensors_metadata, save_safetensors};
+use ferrite_sdk::{DType, Host, Tensor};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// `ferrite merge-shards`.
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// Run folder of a parallel run (with model.safetensors, progress.json and shards/).
+    pub run_dir: PathBuf,
+    /// Output file (default RUN_DIR/full.safetensors).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// What a shard's metadata says about the run (the fields merging needs).
+#[derive(serde::Deserialize)]
+struct ShardInfo {
+    strategy: String,
+    world_size: usize,
+    #[serde(default)]
+    layout: Option<Layout>,
+}
+
+#[derive(serde::Deserialize)]
+struct Layout {
+    names: Vec<String>,
+    shapes: Vec<Vec<usize>>,
+    offsets: Vec<usize>,
+    total: usize,
+    shard: usize,
+}
+
+fn read_shards(run_dir: &Path) -> Result<(ShardInfo, Vec<Vec<(String, Tensor)>>)> {
+    let host = ferrite_core::host();
+    let first = shard_path(run_dir, 0, 1);
+    let dir = first.parent().context("shard folder")?.to_path_buf();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    found.sort();
+    let Some(any) = found.first() else { bail!("{} holds no shards", dir.display()) };
+    let md = load_safetensors_metadata(any)?;
+    anyhow::ensure!(md.get(FORMAT_KEY).map(String::as_str) == Some(FORMAT), "{} is not a Ferrite shard ({FORMAT})", any.display());
+    let info: ShardInfo = serde_json::from_str(md.get(LAYOUT_KEY).context("shard without strategy metadata")?)
+        .with_context(|| format!("strategy metadata of {}", any.display()))?;
+    let mut shards = Vec::new();
+    for r in 0..info.world_size {
+        let p = shard_path(run_dir, r, info.world_size);
+        anyhow::ensure!(p.is_file(), "shard {} of {} is missing: {}", r, info.world_size, p.display());
+        shards.push(load_safetensors(&host, &p)?);
+    }
+    Ok((info, shards))
+}
+
+fn concat(host: &Host, parts: &[&Tensor], total: usize) -> Result<Vec<f32>> {
+    let mut v = Vec::with_capacity(parts.iter().map(|t| t.numel()).sum());
+    for t in parts {
+        v.extend(t.to_dtype(DType::F32)?.to_vec::<f32>()?);
+    }
+    anyhow::ensure!(v.len() >= total, "shards hold {} elements, the layout needs {total}", v.len());
+    let _ = host;
+    v.truncate(total);
+    Ok(v)
+}
+
+/// Merges the shards of `run_dir` into `output`; returns the tensors written (names).
+///
+/// # Errors
+/// Missing or foreign shards, inconsistent layouts.
+pub fn merge(run_dir: &Path, output: &Path) -> Result<Vec<String>> {
+    let host = ferrite_core::host();
+    let (info, shards) = read_shards(run_dir)?;
+    let mut out: Vec<(String, Tensor)> = Vec::new();
+    match &info.layout {
+        // ZeRO: the parameters are the concatenated fp32 master shards; flat optimizer state
+        // of shard length is split the same way, per parameter.
+        Some(l) => {
+            let by_name: Vec<HashMap<&str, &Tensor>> = shards.iter().map(|s| s.iter().map(|(n, t)| (n.as_str(), t)).collect()).collect();
+            let split = |flat: &[f32], out: &mut Vec<(String, Tensor)>, name: &dyn Fn(usize) -> String| -> Result<()> {
+                for (i, shape) in l.shapes.iter().enumerate() {
+                    let n: usize = shape.iter().product();
+                    out.push((name(i), host.from_slice(&flat[l.offsets[i]..l.offsets[i] + n], shape)?));
+                }
+                Ok(())
+            };
+            let masters: Vec<&Tensor> = by_name.iter().map(|m| m.get("master").copied().context("a ZeRO shard without `master`")).collect::<Result<_>>()?;
+            split(&concat(&host, &masters, l.total)?, &mut out, &|i| l.names[i].clone())?;
+            let keys: Vec<&str> = by_name[0].keys().copied().filter(|k| k.starts_with("optimizer.state.0.")).collect();
+            let mut keys = keys;
+            keys.sort();
+            for k in keys {
+                let field = &k["optimizer.state.0.".len()..];
+                let parts: Vec<&Tensor> = by_name.iter().map(|m| m.get(k).copied().with_context(|| format!("a shard without `{k}`"))).collect::<Result<_>>()?;
+                if parts[0].numel() == l.shard {
+                    split(&concat(&host, &parts, l.total)?, &mut out, &|i| format!("optimizer.state.{i}.{field}"))?;
+                } else {
+                    // Per-shard scalars (step counts) are the same on every rank.
+                    for i in 0..l.names.len() {
+                        out.push((format!("optimizer.state.{i}.{field}"), parts[0].clone()));
+                    }
+                }
+            }
+        }
+        // DDP: every rank holds the full optimizer state; the parameters are model.safetensors.
+        None => {
+            let model = run_dir.join("model.safetensors");
+            out.extend(load_safetensors(&host, &model).with_context(|| format!("reading {}", model.display()))?);
+            out.extend(shards.into_iter().next().unwrap_or_default());
+        }
+    }
+    let mut md = HashMap::new();
+    md.insert("ferrite.format".to_string(), "ferrite-full-v1".to_string());
+    md.insert("ferrite.merged_from".to_string(), format!("{} ({} ranks)", info.strategy, info.world_size));
+    save_safetensors(output, &out, Some(md)).with_context(|| format!("writing {}", output.display()))?;
+    Ok(out.into_iter().map(|(n, _)| n).collect())
+}
+
+/// The command.
+///
+/// # Errors
+/// As [`merge`].
+pub fn run(args: &MergeArgs) -> Result<()> {
+    let output = args.output.clone().unwrap_or_else(|| args.run_dir.join("full.safetensors"));
+    let names = merge(&args.run_dir, &output)?;
+    println!("wrote {} ({} tensors)", output.display(), names.len());
+    Ok(())
+}

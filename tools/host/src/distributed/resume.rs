@@ -1,0 +1,58 @@
+//! Loading a parallel run's state to continue it (`ferrite train --resume DIR`).
+
+use super::progress::Progress;
+use super::rank::RankState;
+use super::shards::{shard_path, FORMAT, FORMAT_KEY};
+use crate::config::TrainConfig;
+use anyhow::{Context, Result};
+use ferrite_sdk::checkpoint::{load_safetensors, load_safetensors_metadata};
+use std::path::Path;
+
+/// Reads `progress.json`, checks it against this run, loads `model.safetensors` into the
+/// model and restores the core's generator. Call before the strategy's setup.
+///
+/// # Errors
+/// Missing files, another world size or strategy, parameters that do not fit the model.
+pub fn load_model(st: &mut RankState, cfg: &TrainConfig, run_dir: &Path) -> Result<Progress> {
+    let progress = Progress::load(run_dir)?;
+    let world = st.strategy.world_size();
+    anyhow::ensure!(
+        progress.world_size == world,
+        "{} was written by {} ranks, this run has {world}: sharded state cannot be resumed on another world size",
+        run_dir.display(),
+        progress.world_size
+    );
+    anyhow::ensure!(
+        progress.strategy == cfg.parallel.strategy_name(),
+        "{} was trained with {}, not {}",
+        run_dir.display(),
+        progress.strategy,
+        cfg.parallel.strategy_name()
+    );
+    anyhow::ensure!(progress.epoch < cfg.epochs, "{} already finished epoch {} of {}; raise --epochs", run_dir.display(), progress.epoch, cfg.epochs);
+    let host = ferrite_core::host();
+    let path = run_dir.join("model.safetensors");
+    let saved = load_safetensors(&host, &path).with_context(|| format!("reading {}", path.display()))?;
+    host.no_grad(|| -> Result<()> {
+        for (name, p) in st.model.named_parameters().into_iter().chain(st.model.named_buffers()) {
+            let (_, t) = saved.iter().find(|(n, _)| *n == name).with_context(|| format!("{} has no `{name}`", path.display()))?;
+            anyhow::ensure!(t.shape() == p.shape(), "`{name}` in {} has shape {:?}, the model's is {:?}", path.display(), t.shape(), p.shape());
+            p.copy_(t)?;
+        }
+        Ok(())
+    })?;
+    host.manual_seed(progress.rng_state);
+    Ok(progress)
+}
+
+/// Loads this rank's shard into the strategy (a collective for ZeRO: every rank calls it).
+///
+/// # Errors
+/// A missing or foreign shard file, state that does not fit the strategy.
+pub fn load_shard(st: &mut RankState, run_dir: &Path) -> Result<()> {
+    let path = shard_path(run_dir, st.strategy.rank(), st.strategy.world_size());
+    let md = load_safetensors_metadata(&path).with_context(|| format!("reading shard {}", path.display()))?;
+    anyhow::ensure!(md.get(FORMAT_KEY).map(String::as_str) == Some(FORMAT), "{} is not a Ferrite shard ({FORMAT})", path.display());
+    let state = load_safetensors(&ferrite_core::host(), &path)?;
+    st.strategy.load_state_dict(state).with_context(|| format!("restoring {}", path.display()))
+}

@@ -1,0 +1,136 @@
+//! `ferrite train --parallel ...` end to end: a stopped and resumed run equals an uninterrupted
+//! one, shards merge into one full checkpoint, N ranks × batch b equal one rank × batch N·b.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn ferrite(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrite")).args(args).output().expect("run ferrite");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn fresh(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ferrite-parallel-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let host = ferrite_core::host();
+    let mut v: Vec<(String, Vec<f32>)> = ferrite_sdk::checkpoint::load_safetensors(&host, path)
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n, t.to_dtype(ferrite_sdk::DType::F32).unwrap().to_vec::<f32>().unwrap()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn train(run: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["train", "--optimizer", "adamw", "--run-dir", run.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    if !extra.contains(&"--epochs") {
+        args.extend(["--epochs", "3"]);
+    }
+    let (ok, out) = ferrite(&args);
+    assert!(ok, "{out}");
+    out
+}
+
+#[test]
+fn stopped_and_resumed_runs_equal_uninterrupted_ones_and_shards_merge() {
+    for strategy in ["ddp", "zero3"] {
+        let (a, b) = (fresh(&format!("a-{strategy}")), fresh(&format!("b-{strategy}")));
+        let common = ["--parallel", strategy, "--world-size", "2"];
+        train(&a, &common);
+        let mut stop = common.to_vec();
+        stop.extend(["--stop-after-epoch", "1"]);
+        let out = train(&b, &stop);
+        assert!(out.contains("--resume"), "{out}");
+        let (ok, out) = ferrite(&["train", "--resume", b.to_str().unwrap()]);
+        assert!(ok && out.contains("resuming"), "{out}");
+        assert_eq!(tensors(&a.join("model.safetensors")), tensors(&b.join("model.safetensors")), "{strategy}: resumed run differs");
+        // Every rank's shard equals the uninterrupted run's.
+        for r in 0..2 {
+            let s = format!("shards/rank-{r}-of-2.safetensors");
+            assert_eq!(tensors(&a.join(&s)), tensors(&b.join(&s)), "{strategy}: shard {r} differs");
+        }
+        // One full checkpoint from the shards: parameters equal the model's, and every
+        // parameter has its optimizer moments in its own shape.
+        let (ok, out) = ferrite(&["merge-shards", a.to_str().unwrap()]);
+        assert!(ok, "{out}");
+        let full = tensors(&a.join("full.safetensors"));
+        let model = tensors(&a.join("model.safetensors"));
+        for (name, values) in &model {
+            let (_, merged) = full.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{strategy}: {name} not merged"));
+            assert_eq!(merged, values, "{strategy}: {name}");
+        }
+        for i in 0..model.len() {
+            assert!(full.iter().any(|(n, _)| *n == format!("optimizer.state.{i}.exp_avg")), "{strategy}: moments of parameter {i}");
+        }
+        let (ok, out) = ferrite(&["train", "--resume", a.to_str().unwrap()]);
+        assert!(!ok && out.contains("already finished epoch 3 of 3"), "{out}");
+        let _ = std::fs::remove_dir_all(&a);
+        let _ = std::fs::remove_dir_all(&b);
+    }
+}
+
+#[test]
+fn two_ranks_of_batch_b_equal_one_rank_of_batch_2b() {
+    let (one, two) = (fresh("one"), fresh("two"));
+    train(&one, &["--parallel", "ddp", "--world-size", "1", "--batch-size", "64", "--epochs", "1"]);
+    train(&two, &["--parallel", "ddp", "--world-size", "2", "--batch-size", "32", "--epochs", "1"]);
+    let (x, y) = (tensors(&one.join("model.safetensors")), tensors(&two.join("model.safetensors")));
+    let d = x.iter().zip(&y).flat_map(|((_, p), (_, q))| p.iter().zip(q).map(|(a, b)| (a - b).abs())).fold(0f32, f32::max);
+    assert!(d < 1e-4, "parameters differ by {d}");
+    let _ = std::fs::remove_dir_all(&one);
+    let _ = std::fs::remove_dir_all(&two);
+}
+
+#[test]
+fn bad_parallel_flags_are_one_line_errors() {
+    for (args, want) in [
+        (vec!["train", "--parallel", "fsdp"], "parallel.fsdp"),
+        (vec!["train", "--parallel", "ddp", "--comm", "nccl"], "comm.nccl"),
+        (vec!["train", "--parallel", "ddp", "--world-size", "0"], "parallel.world_size"),
+        (vec!["train", "--resume", "/nonexistent/run"], "config.toml"),
+    ] {
+        let (ok, out) = ferrite(&args);
+        assert!(!ok && out.contains(want), "{args:?}: {out}");
+    }
+}
+
+fn mpirun(args: &[&str]) -> (bool, String) {
+    let out = Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np", "2", env!("CARGO_BIN_EXE_ferrite")])
+        .args(args)
+        .output()
+        .expect("mpirun (Open MPI) must be installed: .ci/run installs openmpi-bin");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn mpirun_two_processes_equal_one_process_on_the_combined_batch() {
+    let one = fresh("mpi-one");
+    train(&one, &["--parallel", "ddp", "--world-size", "1", "--batch-size", "64", "--epochs", "1"]);
+    let reference = tensors(&one.join("model.safetensors"));
+    for strategy in ["ddp", "zero2"] {
+        let two = fresh(&format!("mpi-{strategy}"));
+        let (ok, out) = mpirun(&[
+            "train", "--parallel", strategy, "--comm", "mpi", "--batch-size", "32", "--epochs", "1", "--optimizer", "adamw",
+            "--run-dir", two.to_str().unwrap(),
+        ]);
+        assert!(ok, "{out}");
+        // Only rank 0 reports.
+        assert_eq!(out.matches("run folder:").count(), 1, "{out}");
+        let got = tensors(&two.join("model.safetensors"));
+        let d = reference.iter().zip(&got).flat_map(|((_, p), (_, q))| p.iter().zip(q).map(|(a, b)| (a - b).abs())).fold(0f32, f32::max);
+        assert!(d < 1e-4, "{strategy} over MPI differs from one process by {d}");
+        if strategy == "ddp" {
+            // Replicas stay identical: each rank's optimizer state equals rank 0's.
+            assert_eq!(tensors(&two.join("shards/rank-0-of-2.safetensors")), tensors(&two.join("shards/rank-1-of-2.safetensors")));
+        }
+        let _ = std::fs::remove_dir_all(&two);
+    }
+    let _ = std::fs::remove_dir_all(&one);
+}
