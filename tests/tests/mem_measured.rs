@@ -62,3 +62,11 @@ fn zero_stage_3_on_2_ranks_matches_the_estimate_and_holds_less_than_stage_2() {
     let c2 = run(Optimizer::Adamw, Strategy::Zero(2), 2);
     assert!(c3.peak < c2.peak && c3.between < c2.between, "stage 3 {} / {} vs stage 2 {} / {}", c3.peak, c3.between, c2.peak, c2.between);
 }
+
+#[test]
+fn zero_stage_3_sgd_peaks_in_post_backward_and_matches() {
+    // SGD's small state makes post_backward (local gradients + flat copy) the peak phase: it
+    // also checks that the comm thread releases the flat copy when the reduce-scatter is done.
+    let c = run(Optimizer::Sgd, Strategy::Zero(3), 2);
+    assert_eq!(c.est_peak.name, "post_backward");
+}

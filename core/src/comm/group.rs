@@ -111,7 +111,12 @@ impl ProcessGroup {
                             r
                         }
                     };
-                    let _ = job.done.send(r);
+                    // Release the tensors before signalling completion: memory the caller
+                    // frees after wait() must not outlive it here (a preempted comm thread
+                    // kept a ZeRO flat gradient alive into the optimizer step).
+                    let Job { what, done, .. } = job;
+                    drop(what);
+                    let _ = done.send(r);
                 }
             })
             .expect("spawning the communication thread");

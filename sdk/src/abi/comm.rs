@@ -30,12 +30,36 @@ use std::ffi::c_void;
 /// ```
 pub mod reduce_op {
     /// Element-wise sum.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::abi::comm::reduce_op::name(ferrite_sdk::abi::comm::reduce_op::SUM), Some("sum"));
+    /// ```
     pub const SUM: u32 = 0;
     /// Element-wise mean over ranks (sum, then divide by the world size; float dtypes only).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::abi::comm::reduce_op::name(ferrite_sdk::abi::comm::reduce_op::AVG), Some("avg"));
+    /// ```
     pub const AVG: u32 = 1;
     /// Element-wise maximum.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::abi::comm::reduce_op::name(ferrite_sdk::abi::comm::reduce_op::MAX), Some("max"));
+    /// ```
     pub const MAX: u32 = 2;
     /// Element-wise minimum.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::abi::comm::reduce_op::name(ferrite_sdk::abi::comm::reduce_op::MIN), Some("min"));
+    /// ```
     pub const MIN: u32 = 3;
 
     /// Name of an operator (`"sum"`...), or `None` for an unknown code.

@@ -14,14 +14,44 @@ use std::fmt;
 /// ```
 pub mod code {
     /// Signed integer (`kDLInt`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::DType::I64.code, ferrite_sdk::abi::dtype::code::INT);
+    /// ```
     pub const INT: u8 = 0;
     /// Unsigned integer (`kDLUInt`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::DType::U8.code, ferrite_sdk::abi::dtype::code::UINT);
+    /// ```
     pub const UINT: u8 = 1;
     /// IEEE float (`kDLFloat`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::DType::F16.code, ferrite_sdk::abi::dtype::code::FLOAT);
+    /// ```
     pub const FLOAT: u8 = 2;
     /// bfloat16 (`kDLBfloat`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::DType::BF16.code, ferrite_sdk::abi::dtype::code::BFLOAT);
+    /// ```
     pub const BFLOAT: u8 = 4;
     /// Boolean stored in one byte (`kDLBool`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::DType::BOOL.code, ferrite_sdk::abi::dtype::code::BOOL);
+    /// ```
     pub const BOOL: u8 = 6;
 }
 
@@ -55,23 +85,86 @@ pub struct DType {
 
 impl DType {
     /// 32-bit IEEE float.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!((DType::F32.size(), DType::F32.name()), (4, "float32"));
+    /// ```
     pub const F32: DType = DType { code: code::FLOAT, bits: 32, lanes: 1 };
     /// 64-bit IEEE float.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!((DType::F64.size(), DType::F64.name()), (8, "float64"));
+    /// ```
     pub const F64: DType = DType { code: code::FLOAT, bits: 64, lanes: 1 };
     /// 16-bit IEEE float (half).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!((DType::F16.size(), DType::F16.name()), (2, "float16"));
+    /// ```
     pub const F16: DType = DType { code: code::FLOAT, bits: 16, lanes: 1 };
     /// bfloat16 (8-bit exponent, 7-bit mantissa).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!((DType::BF16.size(), DType::BF16.name()), (2, "bfloat16"));
+    /// ```
     pub const BF16: DType = DType { code: code::BFLOAT, bits: 16, lanes: 1 };
     /// 64-bit signed integer (indices, class targets).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!((DType::I64.size(), DType::I64.is_float()), (8, false));
+    /// ```
     pub const I64: DType = DType { code: code::INT, bits: 64, lanes: 1 };
     /// 32-bit signed integer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!((DType::I32.size(), DType::I32.short()), (4, "i32"));
+    /// ```
     pub const I32: DType = DType { code: code::INT, bits: 32, lanes: 1 };
     /// 8-bit unsigned integer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!((DType::U8.size(), DType::U8.name()), (1, "uint8"));
+    /// ```
     pub const U8: DType = DType { code: code::UINT, bits: 8, lanes: 1 };
     /// Boolean, one byte per element (0 or 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert_eq!((DType::BOOL.size(), DType::BOOL.name()), (1, "bool"));
+    /// ```
     pub const BOOL: DType = DType { code: code::BOOL, bits: 8, lanes: 1 };
 
     /// Every dtype Ferrite supports, in a fixed order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::DType;
+    /// assert!(DType::ALL.iter().all(|d| DType::parse(d.short()) == Some(*d)));
+    /// ```
     pub const ALL: [DType; 8] =
         [DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8, DType::BOOL];
 
@@ -182,8 +275,21 @@ impl fmt::Display for DType {
 /// ```
 pub mod device_type {
     /// Host memory (`kDLCPU`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::Device::CPU.device_type, ferrite_sdk::abi::dtype::device_type::CPU);
+    /// ```
     pub const CPU: i32 = 1;
     /// CUDA device memory (`kDLCUDA`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::{abi::dtype::device_type, Device};
+    /// assert_eq!(Device { device_type: device_type::CUDA, device_id: 3 }.name(), "cuda:3");
+    /// ```
     pub const CUDA: i32 = 2;
 }
 

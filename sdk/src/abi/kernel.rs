@@ -21,14 +21,51 @@ use super::view::{TensorMeta, TensorView};
 /// ```
 pub mod status {
     /// Success.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ok = unsafe { ferrite_sdk::kernel::io::guarded(std::ptr::null(), || Ok(())) };
+    /// assert_eq!(ok, ferrite_sdk::abi::kernel::status::OK);
+    /// ```
     pub const OK: i32 = 0;
     /// Bad arguments (shape, dtype, attribute); the message says which.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let code = unsafe { ferrite_sdk::kernel::io::guarded(std::ptr::null(), || Err("bad shape".to_string())) };
+    /// assert_eq!(code, ferrite_sdk::abi::kernel::status::BAD_ARGS);
+    /// ```
     pub const BAD_ARGS: i32 = 1;
     /// The kernel panicked; the panic was caught inside the plugin.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let code = unsafe { ferrite_sdk::kernel::io::guarded(std::ptr::null(), || panic!("index out of bounds")) };
+    /// assert_eq!(code, ferrite_sdk::abi::kernel::status::PANICKED);
+    /// ```
     pub const PANICKED: i32 = 2;
     /// Not supported by this kernel (dtype, device, feature).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::kernel::status;
+    /// // Returned by raw kernels that refuse a dtype or device (after reporting why).
+    /// assert!(![status::OK, status::BAD_ARGS, status::PANICKED, status::FAILED].contains(&status::UNSUPPORTED));
+    /// ```
     pub const UNSUPPORTED: i32 = 3;
     /// Any other failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::kernel::status;
+    /// // Any other non-zero failure; callers treat every code but OK as an error.
+    /// assert_ne!(status::FAILED, status::OK);
+    /// ```
     pub const FAILED: i32 = 4;
 }
 
@@ -99,16 +136,65 @@ impl KernelCtx {
 /// ```
 pub mod attr_kind {
     /// Not given (uses the schema default if any).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::{abi::kernel::attr_kind, kernel::Attr};
+    /// assert_eq!(Attr::None.as_abi().kind, attr_kind::NONE);
+    /// ```
     pub const NONE: u32 = 0;
     /// `i64` in `int`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::{abi::kernel::attr_kind, kernel::Attr};
+    /// let v = Attr::Int(-3).as_abi();
+    /// assert_eq!((v.kind, v.int), (attr_kind::INT, -3));
+    /// ```
     pub const INT: u32 = 1;
     /// `f64` in `float`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::{abi::kernel::attr_kind, kernel::Attr};
+    /// let v = Attr::Float(0.5).as_abi();
+    /// assert_eq!((v.kind, v.float), (attr_kind::FLOAT, 0.5));
+    /// ```
     pub const FLOAT: u32 = 2;
     /// Boolean in `int` (0 or 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::{abi::kernel::attr_kind, kernel::Attr};
+    /// let v = Attr::Bool(true).as_abi();
+    /// assert_eq!((v.kind, v.int), (attr_kind::BOOL, 1));
+    /// ```
     pub const BOOL: u32 = 3;
     /// List of `i64` in `ints`/`n_ints`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::{abi::kernel::attr_kind, kernel::Attr};
+    /// let a = Attr::Ints(vec![2, 3]);
+    /// let v = a.as_abi(); // borrows `a`'s list
+    /// assert_eq!((v.kind, v.n_ints), (attr_kind::INTS, 2));
+    /// ```
     pub const INTS: u32 = 4;
     /// UTF-8 string in `str_ptr`/`str_len`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::{abi::kernel::attr_kind, kernel::Attr};
+    /// let a = Attr::Str("mean".into());
+    /// let v = a.as_abi();
+    /// assert_eq!((v.kind, v.str_len), (attr_kind::STR, 4));
+    /// ```
     pub const STR: u32 = 5;
 }
 

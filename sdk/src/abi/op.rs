@@ -131,7 +131,7 @@ pub struct KernelEntry {
     ) -> i32,
     /// Whether `backward` is a real backward kernel.
     pub has_backward: bool,
-    /// Backward kernel (see [`KernelFn`] for its argument layout); ignored if `has_backward` is false.
+    /// Backward kernel (see [`KernelFn`](super::kernel::KernelFn) for its argument layout); ignored if `has_backward` is false.
     pub backward: unsafe extern "C" fn(
         *const KernelCtx,
         *const TensorView,

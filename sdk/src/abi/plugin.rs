@@ -99,8 +99,20 @@ pub type ModelBox = ModelObj_TO<'static, RBox<()>>;
 /// ```
 pub mod split {
     /// Training split.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::abi::plugin::split::TRAIN, 0);
+    /// ```
     pub const TRAIN: u32 = 0;
     /// Held-out test split.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ferrite_sdk::abi::plugin::split::TEST, 1);
+    /// ```
     pub const TEST: u32 = 1;
 }
 

@@ -119,6 +119,9 @@ pub struct TrainArgs {
     /// Distributed training.
     #[command(flatten)]
     pub parallel: crate::distributed::args::ParallelArgs,
+    /// Compute precision: f32, bf16 (autocast) or f16 (autocast + dynamic loss scaling).
+    #[arg(long, value_enum)]
+    pub precision: Option<crate::precision::Precision>,
 }
 
 impl TrainArgs {
@@ -170,6 +173,9 @@ impl TrainArgs {
         };
         cfg.apply(&self.overrides())?;
         self.parallel.apply(&mut cfg.parallel).map_err(ConfigError::Invalid)?;
+        if let Some(p) = self.precision {
+            cfg.precision = p;
+        }
         cfg.resolve(now)
     }
 }

@@ -159,6 +159,9 @@ pub struct TrainConfig {
     pub op_versions: std::collections::BTreeMap<String, u32>,
     /// Distributed training (`[parallel]`): strategy, comm backend, world size.
     pub parallel: crate::distributed::ParallelConfig,
+    /// Compute precision: `"f32"`, or `"bf16"`/`"f16"` mixed precision (autocast over the f32
+    /// parameters, which act as master weights; `f16` adds dynamic loss scaling).
+    pub precision: crate::precision::Precision,
 }
 
 impl Default for TrainConfig {
@@ -183,6 +186,7 @@ impl Default for TrainConfig {
             watch_plugins: false,
             op_versions: std::collections::BTreeMap::new(),
             parallel: crate::distributed::ParallelConfig::default(),
+            precision: crate::precision::Precision::F32,
         }
     }
 }
@@ -310,6 +314,9 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.parallel.validate().map_err(ConfigError::Invalid)?;
+        if self.parallel.enabled() && self.precision == crate::precision::Precision::F16 {
+            return bad("precision = \"f16\" needs dynamic loss scaling, which the parallel strategies do not implement; use \"bf16\" with --parallel".into());
+        }
         if let Some(name) = &self.name {
             if name.is_empty()
                 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))

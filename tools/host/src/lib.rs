@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod new_plugin;
 pub mod plot;
 pub mod plugins;
+pub mod precision;
 pub mod train;
 pub mod trust;
 pub mod watch;

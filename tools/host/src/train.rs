@@ -129,6 +129,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     }
     let params: Vec<_> = model.named_parameters().into_iter().map(|(_, t)| t).collect();
     let mut opt = make_optimizer(cfg, params)?;
+    let mut amp = crate::precision::MixedPrecision::new(cfg.precision)?;
     let base_lr = cfg.lr();
     let mut rng = Rng::new(cfg.seed ^ 0xD1B5_4A32_D192_ED03);
     let mut log = MetricsLog::new();
@@ -165,11 +166,14 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                 }
             }
             let (x, y) = data[*di].batch(split::TRAIN, idx)?;
-            let logits = model.forward(&x)?;
-            let loss = F::cross_entropy(&logits, &y, None, -100, 0.0, Reduction::Mean)?;
+            let (logits, loss) = amp.forward(&host, || {
+                let logits = model.forward(&x)?;
+                let loss = F::cross_entropy(&logits, &y, None, -100, 0.0, Reduction::Mean)?;
+                Ok((logits, loss))
+            })?;
             opt.zero_grad();
-            loss.backward()?;
-            opt.step()?;
+            amp.backward(&loss)?;
+            amp.step(opt.as_mut())?;
             let (l, c) = host.no_grad(|| batch_stats(&logits.detach(), &y))?;
             let s = &mut sums[*di];
             s.0 += l;
@@ -184,6 +188,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             bar.inc(1);
         }
         bar.finish_and_clear();
+        if amp.skipped() > 0 {
+            println!("f16 loss scaling: {} step(s) skipped on overflow so far, scale now {}", amp.skipped(), amp.scale());
+        }
         let train_seconds = t0.elapsed().as_secs_f64();
         for (d, s) in data.iter().zip(&sums) {
             let (test_loss, test_acc) = evaluate(&mut model, d, split::TEST, 256)?;

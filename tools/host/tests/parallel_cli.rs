@@ -134,3 +134,25 @@ fn mpirun_two_processes_equal_one_process_on_the_combined_batch() {
     }
     let _ = std::fs::remove_dir_all(&one);
 }
+
+fn final_accuracies(out: &str) -> Vec<f64> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("final test accuracy at ").and_then(|r| r.split(": ").nth(1)).and_then(|v| v.trim_end_matches('%').parse().ok()))
+        .collect()
+}
+
+#[test]
+fn mixed_precision_trains_in_bf16_and_f16_and_f16_with_a_strategy_is_refused() {
+    for (p, extra) in [("bf16", vec![]), ("f16", vec![]), ("bf16", vec!["--parallel", "zero3", "--world-size", "2"])] {
+        let run = fresh(&format!("prec-{p}-{}", extra.len()));
+        let mut args = vec!["--precision", p, "--epochs", "3"];
+        args.extend(extra.iter().copied());
+        let out = train(&run, &args);
+        let acc = final_accuracies(&out);
+        assert_eq!(acc.len(), 2, "{out}");
+        assert!(acc.iter().all(|&a| a > 85.0), "{p} {extra:?}: {acc:?}\n{out}");
+        let _ = std::fs::remove_dir_all(&run);
+    }
+    let (ok, out) = ferrite(&["train", "--precision", "f16", "--parallel", "ddp"]);
+    assert!(!ok && out.contains("loss scaling"), "{out}");
+}

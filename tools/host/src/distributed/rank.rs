@@ -68,8 +68,17 @@ pub fn train_epoch(st: &mut RankState, cfg: &TrainConfig, epoch: u32, lr: f64) -
             st.strategy.set_grad_sync(sync);
             st.strategy.pre_forward()?;
             let (x, y) = st.data[*di].batch(split::TRAIN, idx)?;
-            let logits = st.model.forward(&x)?;
-            let loss = F::cross_entropy(&logits, &y, None, -100, 0.0, Reduction::Mean)?;
+            let model = &mut st.model;
+            // bf16 autocast over f32 parameters (f16 is refused with --parallel by validation).
+            let mut run = || -> Result<(ferrite_sdk::Tensor, ferrite_sdk::Tensor)> {
+                let logits = model.forward(&x)?;
+                let loss = F::cross_entropy(&logits, &y, None, -100, 0.0, Reduction::Mean)?;
+                Ok((logits, loss))
+            };
+            let (logits, loss) = match cfg.precision.autocast_dtype() {
+                Some(dt) => host.autocast(dt, run)??,
+                None => run()?,
+            };
             let lv = loss.item()?;
             anyhow::ensure!(lv.is_finite(), "training diverged at epoch {epoch} (loss is {lv}); lower the learning rate");
             // k micro-batches of b samples = one batch of k·b: average, not sum.
