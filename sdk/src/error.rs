@@ -257,6 +257,18 @@ pub enum SafetensorsError {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Returns `Err(Error::Invalid)` with a formatted message.
+///
+/// # Examples
+///
+/// ```
+/// fn check_lr(lr: f64) -> ferrite_sdk::Result<f64> {
+///     if !(lr >= 0.0) {
+///         ferrite_sdk::bail!("lr must be >= 0, got {lr}");
+///     }
+///     Ok(lr)
+/// }
+/// assert!(matches!(check_lr(-1.0), Err(ferrite_sdk::Error::Invalid(m)) if m == "lr must be >= 0, got -1"));
+/// ```
 #[macro_export]
 macro_rules! bail {
     ($($t:tt)*) => { return Err($crate::Error::Invalid(format!($($t)*))) };

@@ -27,6 +27,13 @@ pub use half;
 pub use abi::dtype::{DType, Device};
 
 /// Version of this SDK crate (semver); recorded in every plugin.
+///
+/// # Examples
+///
+/// ```
+/// let v = ferrite_sdk::SDK_VERSION;
+/// assert_eq!(v.split('.').count(), 3); // semver: major.minor.patch
+/// ```
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub mod distributed;

@@ -10,22 +10,104 @@ use crate::abi::parallel::ParallelDesc;
 use crate::abi::plugin::{DatasetDesc, ModelDesc};
 
 /// Op descriptors registered in this artifact.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::op::{ArgDesc, AttrDesc};
+/// use ferrite_sdk::kernel::{reference::Meta, Array, Attrs};
+/// use ferrite_sdk::register::{OPS, REFERENCE_FLOATS};
+/// fn same_shape(inputs: &[Option<Meta>], _: &Attrs) -> Result<Vec<Meta>, String> {
+///     Ok(vec![inputs[0].clone().ok_or("input missing")?])
+/// }
+/// fn identity(inputs: &[Option<Array>], _: &Attrs) -> Result<Vec<Array>, String> {
+///     Ok(vec![inputs[0].clone().ok_or("input missing")?])
+/// }
+/// ferrite_sdk::reference_op! {
+///     IDENT {
+///         name: "demo::ident", version: 1, api_names: [], aliases: [], deprecated: [],
+///         doc: "x.", inputs: [ArgDesc::tensor("input")], outputs: [ArgDesc::tensor("out")],
+///         attrs: [], dispatch_input: 0, dtypes: [REFERENCE_FLOATS[0]],
+///         shape: same_shape, forward: identity, backward: none,
+///     }
+/// }
+/// fn main() {
+///     // What `export_plugin!` exports: every op registered in this artifact.
+///     assert!(OPS.iter().any(|op| op.name.as_str() == "demo::ident"));
+/// }
+/// ```
 #[linkme::distributed_slice]
 pub static OPS: [OpDesc];
 
 /// Model factories registered in this artifact.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::HostApi;
+/// use ferrite_sdk::abi::plugin::{ModelBox, ModelDesc};
+/// use ferrite_sdk::abi_stable::std_types::{RResult, RStr, RString};
+/// use ferrite_sdk::register::MODELS;
+/// extern "C" fn create(_: *const HostApi, _: RStr<'_>) -> RResult<ModelBox, RString> {
+///     RResult::RErr("models.none: nothing to build".into())
+/// }
+/// #[ferrite_sdk::linkme::distributed_slice(MODELS)]
+/// #[linkme(crate = ferrite_sdk::linkme)]
+/// static NONE: ModelDesc = ModelDesc { name: RStr::from_str("models.none"), version: 1, doc: RStr::from_str("none"), create };
+/// fn main() {
+///     assert_eq!(MODELS.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), vec!["models.none"]);
+/// }
+/// ```
 #[linkme::distributed_slice]
 pub static MODELS: [ModelDesc];
 
 /// Dataset factories registered in this artifact.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::HostApi;
+/// use ferrite_sdk::abi::plugin::{DatasetBox, DatasetDesc};
+/// use ferrite_sdk::abi_stable::std_types::{RResult, RStr, RString};
+/// use ferrite_sdk::register::DATASETS;
+/// extern "C" fn create(_: *const HostApi, _: RStr<'_>) -> RResult<DatasetBox, RString> {
+///     RResult::RErr("datasets.none: no data".into())
+/// }
+/// #[ferrite_sdk::linkme::distributed_slice(DATASETS)]
+/// #[linkme(crate = ferrite_sdk::linkme)]
+/// static NONE: DatasetDesc = DatasetDesc { name: RStr::from_str("datasets.none"), version: 1, doc: RStr::from_str("none"), create };
+/// fn main() {
+///     assert_eq!(DATASETS.len(), 1);
+///     assert_eq!(DATASETS[0].name.as_str(), "datasets.none");
+/// }
+/// ```
 #[linkme::distributed_slice]
 pub static DATASETS: [DatasetDesc];
 
 /// Communication backends registered in this artifact.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::register::COMMS;
+/// // Each artifact has its own slice: this one registered no backend, so it exports none.
+/// // A backend plugin adds a `CommDesc` with
+/// // `#[linkme::distributed_slice(ferrite_sdk::register::COMMS)]` (see `plugins/comm/local`).
+/// assert!(COMMS.is_empty());
+/// ```
 #[linkme::distributed_slice]
 pub static COMMS: [CommDesc];
 
 /// Parallel strategies registered in this artifact.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::register::PARALLELS;
+/// // As for `COMMS`: a strategy plugin (`plugins/parallel/ddp`) registers a `ParallelDesc`;
+/// // this artifact registered none.
+/// assert!(PARALLELS.is_empty());
+/// ```
 #[linkme::distributed_slice]
 pub static PARALLELS: [ParallelDesc];
 
@@ -209,5 +291,13 @@ macro_rules! reference_op {
 }
 
 /// The float dtypes reference kernels are registered for.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{register::REFERENCE_FLOATS, DType};
+/// assert!(REFERENCE_FLOATS.iter().all(|d| d.is_float()));
+/// assert!(REFERENCE_FLOATS.contains(&DType::BF16));
+/// ```
 pub const REFERENCE_FLOATS: [crate::abi::dtype::DType; 4] =
     [crate::abi::dtype::DType::F32, crate::abi::dtype::DType::F64, crate::abi::dtype::DType::F16, crate::abi::dtype::DType::BF16];

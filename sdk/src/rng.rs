@@ -25,6 +25,15 @@ pub struct Rng(u64);
 
 impl Rng {
     /// A generator from a seed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::rng::Rng;
+    /// let mut a = Rng::new(42);
+    /// assert_eq!(a.next_u64(), Rng::new(42).next_u64());
+    /// assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
+    /// ```
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
@@ -46,6 +55,15 @@ impl Rng {
     }
 
     /// Next 64 random bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::rng::Rng;
+    /// let mut r = Rng::new(0);
+    /// let (x, y) = (r.next_u64(), r.next_u64());
+    /// assert_ne!(x, y);
+    /// ```
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -55,11 +73,28 @@ impl Rng {
     }
 
     /// Uniform in `[0, 1)` with 53 random bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::rng::Rng;
+    /// let mut r = Rng::new(3);
+    /// assert!((0..1000).map(|_| r.uniform()).all(|u| (0.0..1.0).contains(&u)));
+    /// ```
     pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Standard normal (Box-Muller).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::rng::Rng;
+    /// let mut r = Rng::new(5);
+    /// let mean = (0..10_000).map(|_| r.normal()).sum::<f64>() / 10_000.0;
+    /// assert!(mean.abs() < 0.05);
+    /// ```
     pub fn normal(&mut self) -> f64 {
         let u1 = self.uniform().max(f64::MIN_POSITIVE);
         let u2 = self.uniform();
@@ -67,12 +102,34 @@ impl Rng {
     }
 
     /// Uniform integer in `0..n` (`n > 0`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::rng::Rng;
+    /// let mut r = Rng::new(9);
+    /// assert!((0..1000).all(|_| r.below(6) < 6));
+    /// assert_eq!(r.below(1), 0);
+    /// ```
     pub fn below(&mut self, n: u64) -> u64 {
         // Lemire's multiply-shift; the tiny bias is irrelevant for shuffling data.
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 
     /// Fisher-Yates shuffle in place.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::rng::Rng;
+    /// let mut order: Vec<usize> = (0..10).collect();
+    /// Rng::new(1).shuffle(&mut order); // same seed, same epoch order
+    /// let mut again: Vec<usize> = (0..10).collect();
+    /// Rng::new(1).shuffle(&mut again);
+    /// assert_eq!(order, again);
+    /// order.sort();
+    /// assert_eq!(order, (0..10).collect::<Vec<_>>());
+    /// ```
     pub fn shuffle<T>(&mut self, xs: &mut [T]) {
         for i in (1..xs.len()).rev() {
             let j = self.below(i as u64 + 1) as usize;

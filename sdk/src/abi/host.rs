@@ -18,15 +18,44 @@ use std::ffi::c_void;
 
 /// An owned reference to a core tensor. Each handle a host function hands out holds one
 /// reference; give it back with [`HostApi::release`]. The sdk's `Tensor` does that on drop.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::TensorHandle;
+/// let none = TensorHandle::NULL;
+/// assert!(none.is_null());
+/// // Handles are plain pointers: copying one does not add a reference.
+/// let copy = none;
+/// assert_eq!(copy, none);
+/// ```
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TensorHandle(pub *mut c_void);
 
 impl TensorHandle {
     /// The null handle ("no tensor").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::host::TensorHandle;
+    /// // "No gradient" as returned by `HostApi::grad`, or "keep it" from a `GradHook`.
+    /// assert_eq!(TensorHandle::NULL, TensorHandle(std::ptr::null_mut()));
+    /// ```
     pub const NULL: TensorHandle = TensorHandle(std::ptr::null_mut());
 
     /// True for the null handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::host::TensorHandle;
+    /// let mut x = 0u8;
+    /// let h = TensorHandle(&mut x as *mut u8 as *mut std::ffi::c_void);
+    /// assert!(!h.is_null());
+    /// assert!(TensorHandle::NULL.is_null());
+    /// ```
     pub fn is_null(self) -> bool {
         self.0.is_null()
     }
@@ -39,18 +68,93 @@ unsafe impl Sync for TensorHandle {}
 /// Kinds of view operation for [`HostApi::view`]. Views share storage and are recorded by autograd.
 pub mod view_kind {
     /// Args: the new shape (one entry may be -1).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # use ferrite_sdk::abi::{host::{view_kind, TensorHandle}, kernel::status};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let x = host.arange(6, DType::F32)?;
+    /// let (api, args, mut out) = (host.api(), [3i64, -1], TensorHandle::NULL);
+    /// let rc = (api.view)(x.handle(), view_kind::RESHAPE, args.as_ptr(), args.len(), &mut out);
+    /// assert_eq!(rc, status::OK);
+    /// assert_eq!(unsafe { Tensor::from_raw(api, out) }.shape(), vec![3, 2]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub const RESHAPE: u32 = 0;
     /// Args: a permutation of the dimensions.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # use ferrite_sdk::abi::{host::{view_kind, TensorHandle}, kernel::status};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let x = host.zeros(&[2, 3, 4], DType::F32)?;
+    /// let (api, args, mut out) = (host.api(), [2i64, 0, 1], TensorHandle::NULL);
+    /// let rc = (api.view)(x.handle(), view_kind::PERMUTE, args.as_ptr(), args.len(), &mut out);
+    /// assert_eq!(rc, status::OK);
+    /// assert_eq!(unsafe { Tensor::from_raw(api, out) }.shape(), vec![4, 2, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub const PERMUTE: u32 = 1;
     /// Args: the target shape (-1 keeps a dimension); new leading dims allowed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # use ferrite_sdk::abi::{host::{view_kind, TensorHandle}, kernel::status};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let x = host.ones(&[3, 1], DType::F32)?;
+    /// let (api, args, mut out) = (host.api(), [2i64, -1, 4], TensorHandle::NULL);
+    /// let rc = (api.view)(x.handle(), view_kind::EXPAND, args.as_ptr(), args.len(), &mut out);
+    /// assert_eq!(rc, status::OK);
+    /// assert_eq!(unsafe { Tensor::from_raw(api, out) }.shape(), vec![2, 3, 4]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub const EXPAND: u32 = 2;
     /// Args: `[dim, start, end, step]` with `0 <= start <= end <= size`, `step >= 1`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # use ferrite_sdk::abi::{host::{view_kind, TensorHandle}, kernel::status};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let x = host.arange(10, DType::I64)?;
+    /// let (api, args, mut out) = (host.api(), [0i64, 1, 7, 2], TensorHandle::NULL);
+    /// let rc = (api.view)(x.handle(), view_kind::SLICE, args.as_ptr(), args.len(), &mut out);
+    /// assert_eq!(rc, status::OK);
+    /// assert_eq!(unsafe { Tensor::from_raw(api, out) }.to_vec::<i64>()?, vec![1, 3, 5]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub const SLICE: u32 = 3;
 }
 
 /// A gradient hook: `call` receives the gradient (borrowed) and returns either a new gradient
 /// (owned handle) to use instead, or the null handle to keep it; `drop_user` frees `user` when
 /// the hook is dropped with its tensor.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::{GradHook, TensorHandle};
+/// use std::ffi::c_void;
+/// // Safe code uses `Tensor::register_hook`, which builds this from a closure.
+/// extern "C" fn keep(_user: *mut c_void, _grad: TensorHandle) -> TensorHandle {
+///     TensorHandle::NULL // keep the gradient as it is
+/// }
+/// extern "C" fn nothing_to_free(_user: *mut c_void) {}
+/// let hook = GradHook { user: std::ptr::null_mut(), call: keep, drop_user: nothing_to_free };
+/// assert!((hook.call)(hook.user, TensorHandle::NULL).is_null());
+/// (hook.drop_user)(hook.user);
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct GradHook {
@@ -67,6 +171,21 @@ unsafe impl Send for GradHook {}
 unsafe impl Sync for GradHook {}
 
 /// The core's service table (ABI v1).
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::abi::{host::HostApi, ABI_MAJOR};
+/// let api: &HostApi = host.api();
+/// assert_eq!(api.abi_major, ABI_MAJOR);
+/// assert!((api.num_threads)() >= 1);
+/// let x = host.ones(&[2], DType::F32)?;
+/// assert_eq!((api.device)(x.handle()), ferrite_sdk::Device::CPU);
+/// # Ok(())
+/// # }
+/// ```
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct HostApi {
@@ -193,6 +312,17 @@ pub struct HostApi {
 }
 
 /// A thread's autocast state, as set by [`HostApi::set_autocast`].
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::AutocastState;
+/// use ferrite_sdk::DType;
+/// let on = AutocastState { enabled: true, dtype: DType::BF16 };
+/// let off = AutocastState { enabled: false, ..on };
+/// assert_ne!(on, off);
+/// // `Host::with_autocast(off, ..)` turns autocast off inside an autocast region.
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AutocastState {
@@ -209,6 +339,31 @@ pub struct AutocastState {
 /// input into `grad_inputs` (null: no gradient). On failure it returns a non-zero
 /// [`super::kernel::status`] and writes a one-line message into `*err`. It must not unwind.
 /// `drop_user` frees `user` when the graph node is released.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::{CustomBackward, TensorHandle};
+/// use ferrite_sdk::abi::kernel::status;
+/// use ferrite_sdk::abi_stable::std_types::RString;
+/// use std::ffi::c_void;
+/// // Safe code uses `Tensor::custom_function`, which builds this from a closure.
+/// extern "C" fn no_grads(
+///     _user: *mut c_void, _grads: *const TensorHandle, _n_grads: usize,
+///     grad_inputs: *mut TensorHandle, n_inputs: usize, _err: *mut RString,
+/// ) -> i32 {
+///     for i in 0..n_inputs {
+///         unsafe { *grad_inputs.add(i) = TensorHandle::NULL };
+///     }
+///     status::OK
+/// }
+/// extern "C" fn nothing_to_free(_user: *mut c_void) {}
+/// let bw = CustomBackward { user: std::ptr::null_mut(), call: no_grads, drop_user: nothing_to_free };
+/// let mut gi = [TensorHandle(8 as *mut c_void)];
+/// let rc = (bw.call)(bw.user, std::ptr::null(), 0, gi.as_mut_ptr(), 1, std::ptr::null_mut());
+/// assert_eq!(rc, status::OK);
+/// assert!(gi[0].is_null());
+/// ```
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct CustomBackward {
@@ -233,6 +388,25 @@ unsafe impl Sync for CustomBackward {}
 
 /// One chunk of a [`HostApi::parallel_for`] loop. Must not unwind (the sdk wrapper catches
 /// panics and reports them after the loop).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::host::ParallelBody;
+/// use std::ffi::c_void;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// // Safe code uses `kernel::parallel::parallel_for`, which builds this from a closure.
+/// extern "C" fn count(user: *mut c_void, start: usize, end: usize) {
+///     let total = unsafe { &*(user as *const AtomicUsize) };
+///     total.fetch_add(end - start, Ordering::Relaxed);
+/// }
+/// let total = AtomicUsize::new(0);
+/// let body = ParallelBody(count);
+/// let user = &total as *const AtomicUsize as *mut c_void;
+/// (body.0)(user, 0, 6);
+/// (body.0)(user, 6, 10);
+/// assert_eq!(total.load(Ordering::Relaxed), 10);
+/// ```
 #[repr(transparent)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct ParallelBody(pub extern "C" fn(user: *mut c_void, start: usize, end: usize));

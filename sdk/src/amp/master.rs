@@ -1,6 +1,26 @@
 //! [`MasterWeights`]: f32 master copies of a reduced-precision model's parameters
 //! (Micikevicius et al. 2018, "Mixed Precision Training", §3.1): the optimizer updates the
 //! f32 copies, so updates smaller than a bf16/f16 ulp accumulate instead of rounding away.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! # use ferrite_sdk::{DType, Host, Result};
+//! # fn demo(host: Host) -> Result<()> {
+//! use ferrite_sdk::amp::MasterWeights;
+//! use ferrite_sdk::optim::{Optimizer, Sgd, SgdConfig};
+//! // 1 + 1e-3 rounds back to 1 in bf16; the f32 master keeps the small updates.
+//! let w = host.ones(&[1], DType::BF16)?.requires_grad_(true)?;
+//! let mut opt = MasterWeights::new(vec![w.clone()], |m| Sgd::new(m, SgdConfig { lr: 1e-3, ..Default::default() }))?;
+//! for _ in 0..10 {
+//!     w.to_dtype(DType::F32)?.sum_all()?.backward()?;
+//!     opt.step()?;
+//!     opt.zero_grad();
+//! }
+//! assert!((opt.params()[0].item()? - 0.99).abs() < 1e-6);
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::abi::dtype::DType;
 use crate::error::Result;
@@ -49,6 +69,22 @@ impl<O: Optimizer> MasterWeights<O> {
     /// # Errors
     /// [`crate::Error::Invalid`] if a parameter is not a float tensor that requires grad; the
     /// errors of `make`; [`crate::Error::Host`] if an op fails.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::amp::MasterWeights;
+    /// use ferrite_sdk::optim::{Optimizer, Sgd, SgdConfig};
+    /// let w = host.ones(&[3], DType::F16)?.requires_grad_(true)?;
+    /// let opt = MasterWeights::new(vec![w.clone()], |m| Sgd::new(m, SgdConfig { lr: 0.1, ..Default::default() }))?;
+    /// assert_eq!(opt.params()[0].dtype(), DType::F32);
+    /// let frozen = host.ones(&[3], DType::F16)?; // does not require grad
+    /// assert!(MasterWeights::new(vec![frozen], |m| Sgd::new(m, Default::default())).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(model_params: Vec<Tensor>, make: impl FnOnce(Vec<Tensor>) -> Result<O>) -> Result<MasterWeights<O>> {
         let mut masters = Vec::with_capacity(model_params.len());
         for (i, p) in model_params.iter().enumerate() {
@@ -78,16 +114,61 @@ impl<O: Optimizer> MasterWeights<O> {
     }
 
     /// The model's (reduced-precision) parameters.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::amp::MasterWeights;
+    /// use ferrite_sdk::optim::{AdamW, AdamWConfig};
+    /// let w = host.ones(&[2, 2], DType::BF16)?.requires_grad_(true)?;
+    /// let opt = MasterWeights::new(vec![w.clone()], |m| AdamW::new(m, AdamWConfig::default()))?;
+    /// assert_eq!(opt.model_params()[0].dtype(), DType::BF16);
+    /// assert_eq!(opt.model_params()[0].handle(), w.handle());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn model_params(&self) -> &[Tensor] {
         &self.model
     }
 
     /// The wrapped optimizer.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::amp::MasterWeights;
+    /// use ferrite_sdk::optim::{AdamW, AdamWConfig};
+    /// let w = host.ones(&[2], DType::BF16)?.requires_grad_(true)?;
+    /// let cfg = AdamWConfig { weight_decay: 0.1, ..Default::default() };
+    /// let opt = MasterWeights::new(vec![w], |m| AdamW::new(m, cfg))?;
+    /// assert_eq!(opt.inner().config().weight_decay, 0.1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn inner(&self) -> &O {
         &self.inner
     }
 
     /// The wrapped optimizer, mutably (e.g. to change hyper-parameters).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::amp::MasterWeights;
+    /// use ferrite_sdk::optim::{Optimizer, Sgd, SgdConfig};
+    /// let w = host.ones(&[2], DType::F16)?.requires_grad_(true)?;
+    /// let mut opt = MasterWeights::new(vec![w], |m| Sgd::new(m, SgdConfig { lr: 0.1, ..Default::default() }))?;
+    /// opt.inner_mut().set_lr(0.01); // e.g. a schedule driving the wrapped optimizer
+    /// assert_eq!(opt.lr(), 0.01);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn inner_mut(&mut self) -> &mut O {
         &mut self.inner
     }
@@ -96,6 +177,23 @@ impl<O: Optimizer> MasterWeights<O> {
     ///
     /// # Errors
     /// [`crate::Error::Host`] if a copy fails.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::amp::MasterWeights;
+    /// use ferrite_sdk::optim::{Optimizer, Sgd};
+    /// let w = host.ones(&[2], DType::BF16)?.requires_grad_(true)?;
+    /// let opt = MasterWeights::new(vec![w.clone()], |m| Sgd::new(m, Default::default()))?;
+    /// let m = &opt.params()[0];
+    /// host.no_grad(|| m.copy_(&host.full(&[2], 1.5, DType::F32)?))?;
+    /// opt.copy_down()?;
+    /// assert_eq!(w.to_vec_f64()?, vec![1.5, 1.5]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn copy_down(&self) -> Result<()> {
         for (p, m) in self.model.iter().zip(&self.masters) {
             p.host().no_grad(|| p.copy_(m))?;

@@ -16,9 +16,32 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 /// Largest header accepted, as the reference implementation (`MAX_HEADER_SIZE`, 100 MB).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::checkpoint::{validate_safetensors, MAX_HEADER_LEN};
+/// // A file declaring a header larger than the limit is refused before anything is read.
+/// let mut bytes = (MAX_HEADER_LEN + 1).to_le_bytes().to_vec();
+/// bytes.extend_from_slice(b"{}");
+/// assert!(validate_safetensors(&bytes).is_err());
+/// ```
 pub const MAX_HEADER_LEN: u64 = 100_000_000;
 
 /// One tensor of a validated file.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{checkpoint::validate_safetensors, DType};
+/// let header = br#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+/// let mut file = (header.len() as u64).to_le_bytes().to_vec();
+/// file.extend_from_slice(header);
+/// file.extend_from_slice(&[0u8; 8]);
+/// let recs = validate_safetensors(&file).unwrap();
+/// assert_eq!((recs[0].name.as_str(), recs[0].dtype, recs[0].shape.clone()), ("w", DType::F32, vec![2]));
+/// assert_eq!(recs[0].range, 8 + header.len()..file.len());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorRecord {
     /// Tensor name.

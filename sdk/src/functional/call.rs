@@ -9,6 +9,23 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// A per-call-site cache of an op id. Ids are stable for the life of the process (names are
 /// never reassigned, hot swap keeps them), so resolving once per plugin is enough and no string
 /// lookup happens per call. Each `.so` has its own copy of these caches, which is intended.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// use ferrite_sdk::functional::call::{call_op, OpCache};
+/// // One static per call site: the name is resolved on the first call only.
+/// static ADD: OpCache = OpCache::new("ferrite::add");
+/// fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+///     Ok(call_op(&ADD, &[Some(a), Some(b)], &[], 1)?.remove(0))
+/// }
+/// # fn demo(host: Host) -> Result<()> {
+/// let x = host.ones(&[2], DType::F32)?;
+/// assert_eq!(add(&x, &x)?.to_vec::<f32>()?, vec![2.0, 2.0]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct OpCache {
     name: &'static str,
     id: AtomicU32,
@@ -16,16 +33,45 @@ pub struct OpCache {
 
 impl OpCache {
     /// A cache for the exported name `name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::functional::call::OpCache;
+    /// static MATMUL: OpCache = OpCache::new("ferrite::matmul"); // usable in a static
+    /// assert_eq!(MATMUL.name(), "ferrite::matmul");
+    /// ```
     pub const fn new(name: &'static str) -> OpCache {
         OpCache { name, id: AtomicU32::new(u32::MAX) }
     }
 
     /// The exported name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::functional::call::OpCache;
+    /// assert_eq!(OpCache::new("ferrite::relu").name(), "ferrite::relu");
+    /// ```
     pub fn name(&self) -> &'static str {
         self.name
     }
 
     /// The op id, resolving it on first use.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::functional::call::OpCache;
+    /// static RELU: OpCache = OpCache::new("ferrite::relu");
+    /// let x = host.zeros(&[1], DType::F32)?;
+    /// assert_eq!(RELU.id(&x)?, host.resolve_op("ferrite::relu")?);
+    /// assert!(OpCache::new("no::such_op").id(&x).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn id(&self, any: &Tensor) -> Result<u32> {
         let id = self.id.load(Ordering::Relaxed);
         if id != u32::MAX {
@@ -39,6 +85,22 @@ impl OpCache {
 
 /// Calls op `op` on `inputs` (None = absent optional input) with positional `attrs`, returning
 /// every output. `n_outputs` must match the op's schema.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::functional::call::{call_op, OpCache};
+/// use ferrite_sdk::kernel::Attr;
+/// static SUM: OpCache = OpCache::new("ferrite::sum");
+/// let x = host.ones(&[2, 3], DType::F32)?;
+/// // Positional attributes in schema order (here `dims`, `keepdim`).
+/// let out = call_op(&SUM, &[Some(&x)], &[Attr::from(vec![1i64]), Attr::from(false)], 1)?;
+/// assert_eq!(out[0].to_vec::<f32>()?, vec![3.0, 3.0]);
+/// # Ok(())
+/// # }
+/// ```
 pub fn call_op(op: &OpCache, inputs: &[Option<&Tensor>], attrs: &[Attr], n_outputs: usize) -> Result<Vec<Tensor>> {
     let first = inputs
         .iter()
@@ -57,6 +119,19 @@ pub fn call_op(op: &OpCache, inputs: &[Option<&Tensor>], attrs: &[Attr], n_outpu
 }
 
 /// Declares a cached op and calls it: `op!("ferrite::add", [Some(a), Some(b)], [], 1)`.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # fn demo(host: Host) -> Result<()> {
+/// let x = host.ones(&[2, 3], DType::F32)?;
+/// // Every output of an op, here `ferrite::dropout`'s (output, mask) with p, train, seed.
+/// let outs = ferrite_sdk::call!("ferrite::dropout", [Some(&x)], [0.5, true, 7i64], 2)?;
+/// assert_eq!(outs.len(), 2);
+/// # Ok(())
+/// # }
+/// ```
 #[macro_export]
 macro_rules! call {
     ($name:literal, [$($input:expr),* $(,)?], [$($attr:expr),* $(,)?], $n_out:expr) => {{
@@ -66,6 +141,18 @@ macro_rules! call {
 }
 
 /// Calls a one-output op and returns that output.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # fn demo(host: Host) -> Result<()> {
+/// let x = host.from_slice(&[-1.0f32, 2.0], &[2])?;
+/// let y = ferrite_sdk::call1!("ferrite::relu", [Some(&x)], [])?;
+/// assert_eq!(y.to_vec::<f32>()?, vec![0.0, 2.0]);
+/// # Ok(())
+/// # }
+/// ```
 #[macro_export]
 macro_rules! call1 {
     ($name:literal, [$($input:expr),* $(,)?], [$($attr:expr),* $(,)?]) => {{

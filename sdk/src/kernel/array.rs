@@ -27,6 +27,15 @@ pub struct Array {
 
 impl Array {
     /// Builds an array; errors if `data.len()` does not match the shape.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::Array;
+    /// let a = Array::new(vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+    /// assert_eq!(a.at(&[1, 0]), 3.0);
+    /// assert!(Array::new(vec![3], vec![1.0]).is_err());
+    /// ```
     pub fn new(shape: Vec<usize>, data: Vec<f64>) -> Result<Array, String> {
         let n: usize = shape.iter().product();
         if n != data.len() {
@@ -36,36 +45,89 @@ impl Array {
     }
 
     /// An array of zeros.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::Array;
+    /// let z = Array::zeros(&[2, 3]);
+    /// assert_eq!((z.shape.clone(), z.data.iter().sum::<f64>()), (vec![2, 3], 0.0));
+    /// ```
     pub fn zeros(shape: &[usize]) -> Array {
         Array { shape: shape.to_vec(), data: vec![0.0; shape.iter().product()] }
     }
 
     /// An array filled with `v`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::Array;
+    /// assert_eq!(Array::full(&[3], -1.0).data, vec![-1.0; 3]);
+    /// ```
     pub fn full(shape: &[usize], v: f64) -> Array {
         Array { shape: shape.to_vec(), data: vec![v; shape.iter().product()] }
     }
 
     /// A 0-d array holding `v`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::Array;
+    /// let s = Array::scalar(2.5);
+    /// assert_eq!((s.ndim(), s.numel(), s.at(&[])), (0, 1, 2.5));
+    /// ```
     pub fn scalar(v: f64) -> Array {
         Array { shape: vec![], data: vec![v] }
     }
 
     /// Number of elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::Array;
+    /// assert_eq!(Array::zeros(&[2, 3, 4]).numel(), 24);
+    /// assert_eq!(Array::zeros(&[0, 5]).numel(), 0);
+    /// ```
     pub fn numel(&self) -> usize {
         self.data.len()
     }
 
     /// Number of dimensions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::Array;
+    /// assert_eq!(Array::zeros(&[2, 3, 4]).ndim(), 3);
+    /// ```
     pub fn ndim(&self) -> usize {
         self.shape.len()
     }
 
     /// Row-major strides in elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::Array;
+    /// assert_eq!(Array::zeros(&[2, 3, 4]).strides(), vec![12, 4, 1]);
+    /// ```
     pub fn strides(&self) -> Vec<usize> {
         contiguous_strides(&self.shape)
     }
 
     /// Flat offset of a multi-index (no bounds check beyond debug assertions).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::Array;
+    /// let a = Array::zeros(&[2, 3, 4]);
+    /// assert_eq!(a.offset(&[1, 2, 3]), 12 + 2 * 4 + 3);
+    /// ```
     pub fn offset(&self, idx: &[usize]) -> usize {
         debug_assert_eq!(idx.len(), self.shape.len());
         let mut off = 0;
@@ -77,6 +139,14 @@ impl Array {
     }
 
     /// Element at a multi-index.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::Array;
+    /// let a = Array::new(vec![2, 3], (0..6).map(f64::from).collect()).unwrap();
+    /// assert_eq!(a.at(&[1, 1]), 4.0);
+    /// ```
     pub fn at(&self, idx: &[usize]) -> f64 {
         self.data[self.offset(idx)]
     }
@@ -143,6 +213,15 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> 
 
 /// Flat index into an array of shape `src` for the multi-index `idx` of the broadcast shape
 /// (dimensions of size 1 in `src` repeat).
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::array::broadcast_index;
+/// // A `[3, 1]` source broadcast to `[2, 3, 4]`: index (1, 2, 3) reads source row 2.
+/// assert_eq!(broadcast_index(&[1, 2, 3], &[3, 1]), 2);
+/// assert_eq!(broadcast_index(&[1, 2], &[2, 3]), 5);
+/// ```
 pub fn broadcast_index(idx: &[usize], src: &[usize]) -> usize {
     let lead = idx.len() - src.len();
     let mut off = 0;

@@ -34,6 +34,18 @@ pub enum Attr {
 
 impl Attr {
     /// Borrows this value as an ABI [`AttrValue`]; valid while `self` lives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::kernel::attr_kind;
+    /// use ferrite_sdk::kernel::Attr;
+    /// let a = Attr::Int(7);
+    /// let v = a.as_abi();
+    /// assert_eq!((v.kind, v.int), (attr_kind::INT, 7));
+    /// let s = Attr::from("sum");
+    /// assert_eq!(s.as_abi().str_len, 3); // points into `s`, valid while `s` lives
+    /// ```
     pub fn as_abi(&self) -> AttrValue {
         let mut v = AttrValue::NONE;
         match self {
@@ -68,6 +80,16 @@ impl Attr {
     ///
     /// # Safety
     /// The pointers inside `v` must be valid for their stated lengths.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::abi::kernel::AttrValue;
+    /// use ferrite_sdk::kernel::Attr;
+    /// let a = Attr::Ints(vec![2, 2]);
+    /// assert_eq!(unsafe { Attr::from_abi(&a.as_abi()) }, a);
+    /// assert_eq!(unsafe { Attr::from_abi(&AttrValue::NONE) }, Attr::None);
+    /// ```
     pub unsafe fn from_abi(v: &AttrValue) -> Attr {
         match v.kind {
             attr_kind::INT => Attr::Int(v.int),
@@ -147,6 +169,18 @@ impl Attrs {
     ///
     /// # Safety
     /// `ptr` must point to `n` valid values (or `n == 0`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::{Attr, Attrs};
+    /// let owned = [Attr::Float(0.1), Attr::Bool(true)];
+    /// let raw: Vec<_> = owned.iter().map(Attr::as_abi).collect();
+    /// // In a kernel: `Attrs::from_raw(attrs, n_attrs)` with the pointers the core passes.
+    /// let attrs = unsafe { Attrs::from_raw(raw.as_ptr(), raw.len()) };
+    /// assert_eq!(attrs.float(0).unwrap(), 0.1);
+    /// assert!(unsafe { Attrs::from_raw(std::ptr::null(), 0) }.0.is_empty());
+    /// ```
     pub unsafe fn from_raw(ptr: *const AttrValue, n: usize) -> Attrs {
         if n == 0 || ptr.is_null() {
             return Attrs(Vec::new());
@@ -159,6 +193,15 @@ impl Attrs {
     }
 
     /// Integer attribute `i` (booleans read as 0/1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::{Attr, Attrs};
+    /// let attrs = Attrs(vec![Attr::Int(3), Attr::Bool(true), Attr::Float(0.5)]);
+    /// assert_eq!((attrs.int(0).unwrap(), attrs.int(1).unwrap()), (3, 1));
+    /// assert!(attrs.int(2).is_err());
+    /// ```
     pub fn int(&self, i: usize) -> Result<i64, String> {
         match self.get(i)? {
             Attr::Int(v) => Ok(*v),
@@ -168,6 +211,15 @@ impl Attrs {
     }
 
     /// Float attribute `i` (integers are converted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::{Attr, Attrs};
+    /// let attrs = Attrs(vec![Attr::Float(0.5), Attr::Int(2), Attr::Str("x".into())]);
+    /// assert_eq!((attrs.float(0).unwrap(), attrs.float(1).unwrap()), (0.5, 2.0));
+    /// assert!(attrs.float(2).is_err());
+    /// ```
     pub fn float(&self, i: usize) -> Result<f64, String> {
         match self.get(i)? {
             Attr::Float(v) => Ok(*v),
@@ -177,6 +229,15 @@ impl Attrs {
     }
 
     /// Boolean attribute `i` (integers: non-zero is true).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::{Attr, Attrs};
+    /// let attrs = Attrs(vec![Attr::Bool(false), Attr::Int(2), Attr::Float(1.0)]);
+    /// assert_eq!((attrs.bool(0).unwrap(), attrs.bool(1).unwrap()), (false, true));
+    /// assert!(attrs.bool(2).is_err());
+    /// ```
     pub fn bool(&self, i: usize) -> Result<bool, String> {
         match self.get(i)? {
             Attr::Bool(v) => Ok(*v),
@@ -186,6 +247,16 @@ impl Attrs {
     }
 
     /// Int-list attribute `i` (a single int reads as a one-element list).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::{Attr, Attrs};
+    /// let attrs = Attrs(vec![Attr::Ints(vec![1, 2]), Attr::Int(3), Attr::Bool(true)]);
+    /// assert_eq!(attrs.ints(0).unwrap(), vec![1, 2]);
+    /// assert_eq!(attrs.ints(1).unwrap(), vec![3]);
+    /// assert!(attrs.ints(2).is_err());
+    /// ```
     pub fn ints(&self, i: usize) -> Result<Vec<i64>, String> {
         match self.get(i)? {
             Attr::Ints(v) => Ok(v.clone()),
@@ -195,6 +266,15 @@ impl Attrs {
     }
 
     /// String attribute `i`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::{Attr, Attrs};
+    /// let attrs = Attrs(vec![Attr::from("mean"), Attr::Int(1)]);
+    /// assert_eq!(attrs.str(0).unwrap(), "mean");
+    /// assert!(attrs.str(1).is_err());
+    /// ```
     pub fn str(&self, i: usize) -> Result<&str, String> {
         match self.get(i)? {
             Attr::Str(v) => Ok(v),
@@ -203,6 +283,15 @@ impl Attrs {
     }
 
     /// Whether attribute `i` was left unset (`Attr::None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::kernel::{Attr, Attrs};
+    /// let attrs = Attrs(vec![Attr::None, Attr::Int(0)]);
+    /// assert!(attrs.is_none(0) && attrs.is_none(5)); // unset or absent
+    /// assert!(!attrs.is_none(1));
+    /// ```
     pub fn is_none(&self, i: usize) -> bool {
         matches!(self.0.get(i), None | Some(Attr::None))
     }

@@ -16,6 +16,16 @@ thread_local! {
 /// panic happened, so [`guarded`] can put it in the one-line error instead of the host's stderr
 /// getting Rust's multi-line panic report. Each `.so` has its own copy of std and therefore its
 /// own hook; `export_plugin!` calls this once when the plugin is loaded.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::kernel::io::{guarded, install_quiet_panic_hook};
+/// install_quiet_panic_hook(); // `export_plugin!` does this when the plugin loads
+/// // The panic below prints nothing on stderr; its location goes into the one-line error.
+/// let code = unsafe { guarded(std::ptr::null(), || panic!("index out of range")) };
+/// assert_eq!(code, ferrite_sdk::abi::kernel::status::PANICKED);
+/// ```
 pub fn install_quiet_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let loc = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
@@ -69,6 +79,16 @@ pub unsafe fn guarded(ctx: *const KernelCtx, body: impl FnOnce() -> Result<(), S
 ///
 /// # Safety
 /// `ptr` must point to a valid element of `dtype`.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{half::bf16, kernel::io::load_f64, DType};
+/// let x = bf16::from_f32(1.5);
+/// assert_eq!(unsafe { load_f64(&x as *const bf16 as *const u8, DType::BF16) }, 1.5);
+/// let i = -7i64;
+/// assert_eq!(unsafe { load_f64(&i as *const i64 as *const u8, DType::I64) }, -7.0);
+/// ```
 #[inline]
 pub unsafe fn load_f64(ptr: *const u8, dtype: DType) -> f64 {
     match dtype {
@@ -88,6 +108,18 @@ pub unsafe fn load_f64(ptr: *const u8, dtype: DType) -> f64 {
 ///
 /// # Safety
 /// `ptr` must point to writable memory for one element of `dtype`.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{kernel::io::store_f64, DType};
+/// let mut f = 0f32;
+/// unsafe { store_f64(&mut f as *mut f32 as *mut u8, DType::F32, 0.25) };
+/// assert_eq!(f, 0.25);
+/// let mut i = 0i32;
+/// unsafe { store_f64(&mut i as *mut i32 as *mut u8, DType::I32, -2.7) }; // truncates
+/// assert_eq!(i, -2);
+/// ```
 #[inline]
 pub unsafe fn store_f64(ptr: *mut u8, dtype: DType, v: f64) {
     match dtype {
@@ -107,6 +139,18 @@ pub unsafe fn store_f64(ptr: *mut u8, dtype: DType, v: f64) {
 ///
 /// # Safety
 /// `view` must be a valid present view.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{abi::view::TensorView, kernel::io::{for_each_element, load_f64}, DType};
+/// // A [2, 2] transposed view of row-major [[1, 2], [3, 4]]: visits 1, 3, 2, 4.
+/// let (x, shape, strides) = ([1.0f64, 2.0, 3.0, 4.0], [2i64, 2], [1i64, 2]);
+/// let v = TensorView { data: x.as_ptr() as *mut _, ndim: 2, dtype: DType::F64, shape: shape.as_ptr(), strides: strides.as_ptr(), ..TensorView::ABSENT };
+/// let mut seen = Vec::new();
+/// unsafe { for_each_element(&v, |i, p| seen.push((i, load_f64(p, DType::F64)))) };
+/// assert_eq!(seen, vec![(0, 1.0), (1, 3.0), (2, 2.0), (3, 4.0)]);
+/// ```
 pub unsafe fn for_each_element(view: &TensorView, mut f: impl FnMut(usize, *mut u8)) {
     let shape = view.shape();
     let strides = view.strides();
@@ -140,6 +184,15 @@ pub unsafe fn for_each_element(view: &TensorView, mut f: impl FnMut(usize, *mut 
 ///
 /// # Safety
 /// `view` must be a valid present view.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{abi::view::TensorView, kernel::io::read_f64, DType};
+/// let (x, shape, strides) = ([1i32, 2, 3, 4, 5, 6], [3i64], [2i64]); // every other element
+/// let v = TensorView { data: x.as_ptr() as *mut _, ndim: 1, dtype: DType::I32, shape: shape.as_ptr(), strides: strides.as_ptr(), ..TensorView::ABSENT };
+/// assert_eq!(unsafe { read_f64(&v) }, vec![1.0, 3.0, 5.0]);
+/// ```
 pub unsafe fn read_f64(view: &TensorView) -> Vec<f64> {
     let mut out = vec![0.0; view.numel()];
     let dtype = view.dtype;
@@ -151,6 +204,18 @@ pub unsafe fn read_f64(view: &TensorView) -> Vec<f64> {
 ///
 /// # Safety
 /// `view` must be a valid present, writable view with `values.len()` elements.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{abi::view::TensorView, kernel::io::write_f64, DType};
+/// let mut out = [0f32; 3];
+/// let (shape, strides) = ([3i64], [1i64]);
+/// let v = TensorView { data: out.as_mut_ptr() as *mut _, ndim: 1, dtype: DType::F32, shape: shape.as_ptr(), strides: strides.as_ptr(), ..TensorView::ABSENT };
+/// unsafe { write_f64(&v, &[0.5, 1.5, 2.5]).unwrap() };
+/// assert!(unsafe { write_f64(&v, &[1.0]) }.is_err()); // wrong element count
+/// assert_eq!(out, [0.5, 1.5, 2.5]);
+/// ```
 pub unsafe fn write_f64(view: &TensorView, values: &[f64]) -> Result<(), String> {
     if view.numel() != values.len() {
         return Err(format!("output has {} elements, kernel produced {}", view.numel(), values.len()));
@@ -164,6 +229,15 @@ pub unsafe fn write_f64(view: &TensorView, values: &[f64]) -> Result<(), String>
 ///
 /// # Safety
 /// `view` must be valid.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{abi::view::TensorView, kernel::io::dims};
+/// let (x, shape, strides) = ([0f32; 6], [2i64, 3], [3i64, 1]);
+/// let v = TensorView { data: x.as_ptr() as *mut _, ndim: 2, shape: shape.as_ptr(), strides: strides.as_ptr(), ..TensorView::ABSENT };
+/// assert_eq!(unsafe { dims(&v) }, vec![2usize, 3]);
+/// ```
 pub unsafe fn dims(view: &TensorView) -> Vec<usize> {
     view.shape().iter().map(|&d| d.max(0) as usize).collect()
 }

@@ -52,6 +52,21 @@ pub fn parallel_for<F: Fn(usize, usize) + Sync>(host: *const HostApi, n: usize, 
 }
 
 /// [`parallel_for`] with the host table of a kernel context.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::kernel::KernelCtx;
+/// use ferrite_sdk::kernel::parallel::parallel_for_ctx;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// // Inside a kernel: `parallel_for_ctx(ctx, n, grain, ..)` with the `ctx` the core passes.
+/// let ctx: *const KernelCtx = std::ptr::null(); // null: runs inline, as in unit tests
+/// let hits = AtomicUsize::new(0);
+/// parallel_for_ctx(ctx, 100, 16, |s, e| {
+///     hits.fetch_add(e - s, Ordering::Relaxed);
+/// });
+/// assert_eq!(hits.into_inner(), 100);
+/// ```
 pub fn parallel_for_ctx<F: Fn(usize, usize) + Sync>(ctx: *const KernelCtx, n: usize, grain: usize, f: F) {
     // SAFETY: ctx is valid during a kernel call (or null in tests).
     let host = unsafe { ctx.as_ref() }.map_or(std::ptr::null(), |c| c.host);

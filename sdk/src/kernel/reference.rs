@@ -371,6 +371,16 @@ pub unsafe fn run_shape(
 ///
 /// # Safety
 /// Follows the [`crate::abi::kernel::KernelFn`] contract.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::abi::kernel::status;
+/// use ferrite_sdk::kernel::reference::no_backward;
+/// let null = std::ptr::null();
+/// let code = unsafe { no_backward(std::ptr::null(), null, 0, null, 0, std::ptr::null(), 0) };
+/// assert_eq!(code, status::BAD_ARGS);
+/// ```
 pub unsafe extern "C" fn no_backward(
     ctx: *const KernelCtx,
     _inputs: *const TensorView,

@@ -26,6 +26,14 @@ pub struct ReLU {
 
 impl ReLU {
     /// A new ReLU.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{Module, ReLU};
+    /// let r = ReLU::new();
+    /// assert!(r.is_training() && r.parameters().is_empty());
+    /// ```
     pub fn new() -> ReLU {
         ReLU { training: true }
     }
@@ -80,6 +88,14 @@ impl Dropout {
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] unless `0 ≤ p ≤ 1` (as PyTorch).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::Dropout;
+    /// assert_eq!(Dropout::new(0.5).unwrap().p(), 0.5);
+    /// assert!(Dropout::new(-0.1).is_err());
+    /// ```
     pub fn new(p: f64) -> Result<Dropout> {
         if !(0.0..=1.0).contains(&p) {
             crate::bail!("Dropout: p must be in [0, 1], got {p}");
@@ -88,6 +104,13 @@ impl Dropout {
     }
 
     /// The drop probability.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::Dropout;
+    /// assert_eq!(Dropout::new(0.1).unwrap().p(), 0.1);
+    /// ```
     pub fn p(&self) -> f64 {
         self.p
     }
@@ -131,11 +154,27 @@ pub struct Flatten {
 
 impl Flatten {
     /// PyTorch's default, `start_dim = 1`, `end_dim = -1`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::Flatten;
+    /// let f = Flatten::new();
+    /// assert_eq!((f.start_dim, f.end_dim), (1, -1)); // [N, C, H, W] -> [N, C*H*W]
+    /// ```
     pub fn new() -> Flatten {
         Flatten::with_dims(1, -1)
     }
 
     /// Explicit dims.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::Flatten;
+    /// let f = Flatten::with_dims(-2, -1); // [N, C, H, W] -> [N, C, H*W]
+    /// assert_eq!((f.start_dim, f.end_dim), (-2, -1));
+    /// ```
     pub fn with_dims(start_dim: isize, end_dim: isize) -> Flatten {
         Flatten { start_dim, end_dim, training: true }
     }

@@ -79,6 +79,22 @@ impl Conv2d {
     /// # Errors
     /// [`crate::Error::Invalid`] for zero groups, stride, dilation or kernel size, channels not
     /// divisible by `groups`, or a non-float dtype; [`crate::Error::Host`] from the core.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::nn::{Conv2d, Conv2dConfig, Module};
+    /// let cfg = Conv2dConfig { padding: [1, 1], ..Default::default() };
+    /// let conv = Conv2d::new(&host, 3, 16, [3, 3], cfg, DType::F32)?;
+    /// assert_eq!(conv.weight.shape(), vec![16, 3, 3, 3]);
+    /// let y = conv.forward(&host.zeros(&[2, 3, 8, 8], DType::F32)?)?;
+    /// assert_eq!(y.shape(), vec![2, 16, 8, 8]);
+    /// assert!(Conv2d::new(&host, 3, 16, [3, 3], Conv2dConfig { groups: 2, ..cfg }, DType::F32).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(host: &Host, in_channels: usize, out_channels: usize, kernel_size: [usize; 2], config: Conv2dConfig, dtype: DType) -> Result<Conv2d> {
         check_float("Conv2d", dtype)?;
         let g = config.groups;

@@ -41,6 +41,21 @@ impl Embedding {
     /// # Errors
     /// [`crate::Error::Invalid`] for `padding_idx ≥ num_embeddings` or a non-float dtype;
     /// [`crate::Error::Host`] from the core.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::nn::{Embedding, Module};
+    /// let emb = Embedding::new(&host, 10, 4, Some(0), DType::F32)?;
+    /// assert_eq!(emb.weight.shape(), vec![10, 4]);
+    /// let ids = host.from_slice(&[0i64, 3, 9], &[3])?;
+    /// assert_eq!(emb.forward(&ids)?.shape(), vec![3, 4]);
+    /// assert!(Embedding::new(&host, 10, 4, Some(10), DType::F32).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(host: &Host, num_embeddings: usize, embedding_dim: usize, padding_idx: Option<usize>, dtype: DType) -> Result<Embedding> {
         check_float("Embedding", dtype)?;
         if let Some(p) = padding_idx.filter(|&p| p >= num_embeddings) {

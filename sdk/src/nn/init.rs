@@ -29,6 +29,20 @@ pub fn default_uniform_bound(fan_in: usize) -> f64 {
 ///
 /// # Errors
 /// [`crate::Error::Host`] if the core rejects the tensor.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::init::uniform_param;
+/// // Kaiming-uniform bound of a Linear(64, ..): 1/sqrt(fan_in).
+/// let w = uniform_param(&host, &[32, 64], 1.0 / 8.0, DType::F32)?;
+/// assert!(w.requires_grad());
+/// assert!(w.to_vec::<f32>()?.iter().all(|v| v.abs() <= 0.125));
+/// # Ok(())
+/// # }
+/// ```
 pub fn uniform_param(host: &Host, shape: &[usize], bound: f64, dtype: DType) -> Result<Tensor> {
     host.rand(shape, -bound, bound, dtype)?.requires_grad_(true)
 }
@@ -37,6 +51,19 @@ pub fn uniform_param(host: &Host, shape: &[usize], bound: f64, dtype: DType) -> 
 ///
 /// # Errors
 /// [`crate::Error::Host`] if the core rejects the tensor.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::init::const_param;
+/// let gamma = const_param(&host, &[8], 1.0, DType::F32)?; // a norm layer's weight
+/// assert!(gamma.requires_grad());
+/// assert_eq!(gamma.to_vec::<f32>()?, vec![1.0; 8]);
+/// # Ok(())
+/// # }
+/// ```
 pub fn const_param(host: &Host, shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
     host.full(shape, value, dtype)?.requires_grad_(true)
 }

@@ -44,6 +44,20 @@ impl Linear {
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] for a non-float dtype; [`crate::Error::Host`] from the core.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::nn::{Linear, Module};
+    /// let fc = Linear::new(&host, 4, 2, true, DType::F32)?;
+    /// assert_eq!(fc.weight.shape(), vec![2, 4]); // [out, in], as PyTorch
+    /// assert_eq!(fc.forward(&host.ones(&[5, 4], DType::F32)?)?.shape(), vec![5, 2]);
+    /// assert!(Linear::new(&host, 4, 2, true, DType::I64).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(host: &Host, in_features: usize, out_features: usize, bias: bool, dtype: DType) -> Result<Linear> {
         check_float("Linear", dtype)?;
         let bound = default_uniform_bound(in_features);

@@ -57,6 +57,19 @@ impl BatchNorm2d {
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] for a non-float dtype; [`crate::Error::Host`] from the core.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::nn::{BatchNorm2d, Module};
+    /// let bn = BatchNorm2d::new(&host, 3, DType::F32)?;
+    /// assert_eq!((bn.eps, bn.momentum), (1e-5, 0.1));
+    /// assert_eq!(bn.forward(&host.randn(&[4, 3, 5, 5], 0.0, 1.0, DType::F32)?)?.shape(), vec![4, 3, 5, 5]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(host: &Host, num_features: usize, dtype: DType) -> Result<BatchNorm2d> {
         Self::with_options(host, num_features, 1e-5, 0.1, true, dtype)
     }
@@ -66,6 +79,19 @@ impl BatchNorm2d {
     /// # Errors
     /// [`crate::Error::Invalid`] for a non-float dtype, `eps < 0` or `momentum ∉ [0, 1]`;
     /// [`crate::Error::Host`] from the core.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::nn::BatchNorm2d;
+    /// let bn = BatchNorm2d::with_options(&host, 8, 1e-3, 0.01, false, DType::F32)?;
+    /// assert!(bn.weight.is_none() && bn.bias.is_none()); // affine = false
+    /// assert!(BatchNorm2d::with_options(&host, 8, 1e-5, 1.5, true, DType::F32).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_options(host: &Host, num_features: usize, eps: f64, momentum: f64, affine: bool, dtype: DType) -> Result<BatchNorm2d> {
         check_float("BatchNorm2d", dtype)?;
         if !(0.0..).contains(&eps) || !(0.0..=1.0).contains(&momentum) {
@@ -180,6 +206,19 @@ impl LayerNorm {
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] for an empty shape or a non-float dtype; [`crate::Error::Host`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::nn::{LayerNorm, Module};
+    /// let ln = LayerNorm::new(&host, &[16], DType::F32)?;
+    /// assert_eq!(ln.forward(&host.randn(&[2, 5, 16], 0.0, 1.0, DType::F32)?)?.shape(), vec![2, 5, 16]);
+    /// assert!(LayerNorm::new(&host, &[], DType::F32).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new(host: &Host, normalized_shape: &[usize], dtype: DType) -> Result<LayerNorm> {
         Self::with_options(host, normalized_shape, 1e-5, true, dtype)
     }
@@ -188,6 +227,19 @@ impl LayerNorm {
     ///
     /// # Errors
     /// As [`LayerNorm::new`], plus `eps < 0`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::nn::LayerNorm;
+    /// let ln = LayerNorm::with_options(&host, &[4, 4], 1e-6, false, DType::F32)?;
+    /// assert!(ln.weight.is_none() && ln.eps == 1e-6);
+    /// assert!(LayerNorm::with_options(&host, &[4], -1.0, true, DType::F32).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_options(host: &Host, normalized_shape: &[usize], eps: f64, elementwise_affine: bool, dtype: DType) -> Result<LayerNorm> {
         check_float("LayerNorm", dtype)?;
         if normalized_shape.is_empty() || !(0.0..).contains(&eps) {

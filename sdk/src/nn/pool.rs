@@ -37,11 +37,27 @@ pub struct MaxPool2d {
 
 impl MaxPool2d {
     /// Window `kernel_size`, stride = kernel size, no padding (PyTorch's defaults).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::MaxPool2d;
+    /// let p = MaxPool2d::new([2, 2]);
+    /// assert_eq!((p.stride, p.padding, p.ceil_mode), ([2, 2], [0, 0], false));
+    /// ```
     pub fn new(kernel_size: [usize; 2]) -> MaxPool2d {
         MaxPool2d { kernel_size, stride: kernel_size, padding: [0, 0], dilation: [1, 1], ceil_mode: false, training: true }
     }
 
     /// Explicit stride and padding.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::MaxPool2d;
+    /// let p = MaxPool2d::with_stride([3, 3], [2, 2], [1, 1]); // ResNet's stem pool
+    /// assert_eq!((p.kernel_size, p.stride, p.padding), ([3, 3], [2, 2], [1, 1]));
+    /// ```
     pub fn with_stride(kernel_size: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> MaxPool2d {
         MaxPool2d { stride, padding, ..MaxPool2d::new(kernel_size) }
     }
@@ -82,6 +98,13 @@ pub struct AdaptiveAvgPool2d {
 
 impl AdaptiveAvgPool2d {
     /// Pools to `output_size`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::AdaptiveAvgPool2d;
+    /// assert_eq!(AdaptiveAvgPool2d::new([7, 7]).output_size, [7, 7]);
+    /// ```
     pub fn new(output_size: [usize; 2]) -> AdaptiveAvgPool2d {
         AdaptiveAvgPool2d { output_size, training: true }
     }
@@ -116,6 +139,13 @@ pub enum PoolMode {
 
 impl PoolMode {
     /// `"max"` or `"avg"` (the op attribute).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::PoolMode;
+    /// assert_eq!((PoolMode::Max.as_str(), PoolMode::Avg.as_str()), ("max", "avg"));
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             PoolMode::Max => "max",
@@ -157,6 +187,15 @@ impl SpatialPyramidPool {
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] for no levels or a zero level.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{PoolMode, SpatialPyramidPool};
+    /// assert!(SpatialPyramidPool::new(&[1, 2, 4], PoolMode::Avg).is_ok());
+    /// assert!(SpatialPyramidPool::new(&[], PoolMode::Max).is_err());
+    /// assert!(SpatialPyramidPool::new(&[0, 1], PoolMode::Max).is_err());
+    /// ```
     pub fn new(levels: &[usize], mode: PoolMode) -> Result<SpatialPyramidPool> {
         if levels.is_empty() || levels.contains(&0) {
             crate::bail!("SpatialPyramidPool: levels must be non-empty and positive, got {levels:?}");
@@ -165,6 +204,14 @@ impl SpatialPyramidPool {
     }
 
     /// Output features per sample for `channels` input channels: `C·Σl²`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{PoolMode, SpatialPyramidPool};
+    /// let spp = SpatialPyramidPool::new(&[1, 2, 4], PoolMode::Max).unwrap();
+    /// assert_eq!(spp.output_features(256), 256 * (1 + 4 + 16));
+    /// ```
     pub fn output_features(&self, channels: usize) -> usize {
         channels * self.levels.iter().map(|l| l * l).sum::<usize>()
     }

@@ -46,11 +46,30 @@ impl Default for Sequential {
 
 impl Sequential {
     /// An empty container in training mode (the identity until children are pushed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{Module, Sequential};
+    /// let s = Sequential::new();
+    /// assert!(s.is_empty() && s.is_training());
+    /// ```
     pub fn new() -> Sequential {
         Sequential { children: Vec::new(), training: true }
     }
 
     /// Appends a child (`append`); it takes this container's current mode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{Flatten, Module, ReLU, Sequential};
+    /// let mut s = Sequential::new();
+    /// s.eval();
+    /// s.push(ReLU::new()).push(Flatten::new());
+    /// assert_eq!(s.len(), 2);
+    /// assert!(!s.get(0).unwrap().is_training()); // children take the container's mode
+    /// ```
     pub fn push(&mut self, mut m: impl Module + 'static) -> &mut Self {
         m.train(self.training);
         self.children.push(Box::new(m));
@@ -58,12 +77,30 @@ impl Sequential {
     }
 
     /// Builder form of [`push`](Sequential::push).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{Flatten, ReLU, Sequential};
+    /// let s = Sequential::new().with(ReLU::new()).with(Flatten::new());
+    /// assert_eq!(s.len(), 2);
+    /// ```
     pub fn with(mut self, m: impl Module + 'static) -> Self {
         self.push(m);
         self
     }
 
     /// Appends an already boxed child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{Module, ReLU, Sequential};
+    /// let chosen: Box<dyn Module> = Box::new(ReLU::new()); // e.g. picked from a config
+    /// let mut s = Sequential::new();
+    /// s.push_boxed(chosen);
+    /// assert_eq!(s.len(), 1);
+    /// ```
     pub fn push_boxed(&mut self, mut m: Box<dyn Module>) -> &mut Self {
         m.train(self.training);
         self.children.push(m);
@@ -71,21 +108,54 @@ impl Sequential {
     }
 
     /// Number of children.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{ReLU, Sequential};
+    /// assert_eq!(Sequential::new().with(ReLU::new()).len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.children.len()
     }
 
     /// True without children.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{ReLU, Sequential};
+    /// assert!(Sequential::new().is_empty());
+    /// assert!(!Sequential::new().with(ReLU::new()).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.children.is_empty()
     }
 
     /// Child `i`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{Module, ReLU, Sequential};
+    /// let s = Sequential::new().with(ReLU::new());
+    /// assert!(s.get(0).unwrap().parameters().is_empty());
+    /// assert!(s.get(1).is_none());
+    /// ```
     pub fn get(&self, i: usize) -> Option<&dyn Module> {
         self.children.get(i).map(|b| &**b)
     }
 
     /// Child `i`, mutably.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::nn::{Module, ReLU, Sequential};
+    /// let mut s = Sequential::new().with(ReLU::new());
+    /// s.get_mut(0).unwrap().eval(); // only this child
+    /// assert!(!s.get(0).unwrap().is_training() && s.is_training());
+    /// ```
     pub fn get_mut(&mut self, i: usize) -> Option<&mut (dyn Module + 'static)> {
         self.children.get_mut(i).map(|b| &mut **b)
     }

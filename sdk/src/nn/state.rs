@@ -9,6 +9,22 @@ use std::collections::{HashMap, HashSet};
 ///
 /// # Errors
 /// [`StateDictError`] as documented on [`super::Module::load_state_dict`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::state::plan;
+/// let targets = vec![("w".to_string(), host.zeros(&[2], DType::F32)?)];
+/// let good = vec![("w".to_string(), host.ones(&[2], DType::F32)?)];
+/// assert_eq!(plan(&targets, &good, true).unwrap().len(), 1);
+/// let bad = vec![("w".to_string(), host.ones(&[3], DType::F32)?), ("extra".to_string(), host.ones(&[1], DType::F32)?)];
+/// let err = plan(&targets, &bad, true).unwrap_err();
+/// assert_eq!((err.shape_mismatch.len(), err.unexpected), (1, vec!["extra".to_string()]));
+/// # Ok(())
+/// # }
+/// ```
 pub fn plan<'a>(targets: &'a [(String, Tensor)], sd: &'a [(String, Tensor)], strict: bool) -> Result<Vec<(&'a Tensor, &'a Tensor)>, StateDictError> {
     let mut err = StateDictError::default();
     let mut source: HashMap<&str, &Tensor> = HashMap::with_capacity(sd.len());
@@ -53,6 +69,21 @@ pub fn plan<'a>(targets: &'a [(String, Tensor)], sd: &'a [(String, Tensor)], str
 ///
 /// # Errors
 /// [`crate::Error::StateDict`] before anything is copied; [`crate::Error::Host`] if a copy fails.
+///
+/// # Examples
+///
+/// ```no_run
+/// # use ferrite_sdk::{DType, Host, Tensor, Result};
+/// # fn demo(host: Host) -> Result<()> {
+/// use ferrite_sdk::nn::state::load_into;
+/// let w = host.zeros(&[2], DType::F32)?;
+/// let targets = vec![("w".to_string(), w.clone())];
+/// load_into(&targets, &[("w".to_string(), host.ones(&[2], DType::F32)?)], true)?;
+/// assert_eq!(w.to_vec::<f32>()?, vec![1.0, 1.0]); // copied in place
+/// assert!(load_into(&targets, &[], true).is_err()); // "w" missing
+/// # Ok(())
+/// # }
+/// ```
 pub fn load_into(targets: &[(String, Tensor)], sd: &[(String, Tensor)], strict: bool) -> Result<()> {
     let pairs = plan(targets, sd, strict)?;
     let Some((first, _)) = pairs.first() else {

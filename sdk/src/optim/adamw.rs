@@ -95,6 +95,16 @@ impl AdamW {
     /// # Errors
     /// [`crate::Error::Invalid`] unless `lr ≥ 0`, `eps ≥ 0`, `0 ≤ β < 1` and `weight_decay ≥ 0`
     /// (PyTorch's checks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::optim::{AdamW, AdamWConfig, Optimizer};
+    /// // `params` would be `model.parameters()`; the checks need no tensors.
+    /// let opt = AdamW::new(vec![], AdamWConfig { lr: 3e-4, ..Default::default() }).unwrap();
+    /// assert_eq!(opt.lr(), 3e-4);
+    /// assert!(AdamW::new(vec![], AdamWConfig { betas: (0.9, 1.0), ..Default::default() }).is_err());
+    /// ```
     pub fn new(params: Vec<Tensor>, config: AdamWConfig) -> Result<AdamW> {
         let c = &config;
         let beta_ok = |b: f64| (0.0..1.0).contains(&b);
@@ -106,6 +116,14 @@ impl AdamW {
     }
 
     /// The hyper-parameters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::optim::{AdamW, AdamWConfig};
+    /// let opt = AdamW::new(vec![], AdamWConfig::default()).unwrap();
+    /// assert_eq!((opt.config().betas, opt.config().weight_decay), ((0.9, 0.999), 0.01));
+    /// ```
     pub fn config(&self) -> &AdamWConfig {
         &self.config
     }

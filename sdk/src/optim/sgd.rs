@@ -81,6 +81,16 @@ impl Sgd {
     /// # Errors
     /// [`crate::Error::Invalid`] for a negative or NaN `lr`, `momentum` or `weight_decay`, or
     /// `nesterov` without momentum or with dampening (PyTorch's checks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::optim::{Optimizer, Sgd, SgdConfig};
+    /// let opt = Sgd::new(vec![], SgdConfig { lr: 0.1, momentum: 0.9, ..Default::default() }).unwrap();
+    /// assert_eq!(opt.lr(), 0.1);
+    /// assert!(Sgd::new(vec![], SgdConfig { lr: -0.1, ..Default::default() }).is_err());
+    /// assert!(Sgd::new(vec![], SgdConfig { nesterov: true, ..Default::default() }).is_err()); // no momentum
+    /// ```
     pub fn new(params: Vec<Tensor>, config: SgdConfig) -> Result<Sgd> {
         let c = &config;
         if ![c.lr, c.momentum, c.weight_decay].iter().all(|x| (0.0..).contains(x)) || !c.dampening.is_finite() {
@@ -94,6 +104,14 @@ impl Sgd {
     }
 
     /// The hyper-parameters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::optim::{Sgd, SgdConfig};
+    /// let opt = Sgd::new(vec![], SgdConfig { lr: 0.1, weight_decay: 5e-4, ..Default::default() }).unwrap();
+    /// assert_eq!(opt.config().weight_decay, 5e-4);
+    /// ```
     pub fn config(&self) -> &SgdConfig {
         &self.config
     }

@@ -62,6 +62,21 @@ impl OptimizerSpec {
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] for hyper-parameters the optimizer refuses (negative lr...).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::optim::{Optimizer, OptimizerSpec};
+    /// let w = host.ones(&[4], DType::F32)?.requires_grad_(true)?;
+    /// let spec = OptimizerSpec::Sgd { lr: 0.1, momentum: 0.9, weight_decay: 0.0 };
+    /// let opt = spec.build(vec![w])?;
+    /// assert_eq!(opt.lr(), 0.1);
+    /// assert!(OptimizerSpec::Sgd { lr: -1.0, momentum: 0.0, weight_decay: 0.0 }.build(vec![]).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn build(&self, params: Vec<Tensor>) -> Result<Box<dyn Optimizer + Send>> {
         Ok(match *self {
             OptimizerSpec::Sgd { lr, momentum, weight_decay } => {
@@ -74,6 +89,16 @@ impl OptimizerSpec {
     }
 
     /// One line for logs (`adamw lr=0.001 wd=0.01`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferrite_sdk::optim::OptimizerSpec;
+    /// let spec = OptimizerSpec::AdamW { lr: 0.001, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01 };
+    /// assert_eq!(spec.describe(), "adamw lr=0.001 wd=0.01");
+    /// let sgd = OptimizerSpec::Sgd { lr: 0.1, momentum: 0.0, weight_decay: 0.0 };
+    /// assert_eq!(sgd.describe(), "sgd lr=0.1 momentum=0 wd=0");
+    /// ```
     pub fn describe(&self) -> String {
         match self {
             OptimizerSpec::Sgd { lr, momentum, weight_decay } => format!("sgd lr={lr} momentum={momentum} wd={weight_decay}"),

@@ -44,6 +44,20 @@ impl Host {
     ///
     /// # Errors
     /// [`crate::Error::Invalid`] if `state.enabled` and `state.dtype` is not `BF16` or `F16`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// use ferrite_sdk::tensor::AutocastState;
+    /// let off = AutocastState { enabled: false, dtype: DType::BF16 };
+    /// let inner = host.autocast(DType::BF16, || host.with_autocast(off, || host.autocast_state()))??;
+    /// assert!(!inner.enabled); // f32 again inside, e.g. for a numerically sensitive block
+    /// assert!(!host.autocast_state().enabled);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_autocast<R>(&self, state: AutocastState, f: impl FnOnce() -> R) -> Result<R> {
         struct Restore(&'static crate::abi::host::HostApi, AutocastState);
         impl Drop for Restore {
@@ -62,6 +76,20 @@ impl Host {
     /// # Errors
     /// [`crate::Error::Invalid`] if `enabled` and `dtype` is not `BF16` or `F16` (the state is
     /// left unchanged).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host, x: Tensor, w: Tensor) -> Result<()> {
+    /// let prev = host.set_autocast(true, DType::F16)?;
+    /// let y = x.matmul(&w);
+    /// host.set_autocast(prev.enabled, prev.dtype)?; // restore before `?` can return early
+    /// assert_eq!(y?.dtype(), DType::F16);
+    /// assert!(host.set_autocast(true, DType::F32).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_autocast(&self, enabled: bool, dtype: DType) -> Result<AutocastState> {
         if enabled && dtype != DType::BF16 && dtype != DType::F16 {
             crate::bail!("autocast: dtype must be bf16 or f16, got {dtype}");
@@ -71,6 +99,18 @@ impl Host {
 
     /// This thread's autocast state (`torch.is_autocast_enabled("cpu")` and
     /// `torch.get_autocast_dtype("cpu")`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// assert!(!host.autocast_state().enabled);
+    /// let s = host.autocast(DType::F16, || host.autocast_state())?;
+    /// assert!(s.enabled && s.dtype == DType::F16);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn autocast_state(&self) -> AutocastState {
         (self.api.autocast_state)()
     }

@@ -40,16 +40,55 @@ impl Host {
     ///
     /// # Safety
     /// `api` must point to a live host table that outlives the process (the core's is static).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::abi::host::HostApi;
+    /// # use ferrite_sdk::{DType, Host, Result};
+    /// // In a model factory: `extern "C" fn make(host: *const HostApi, ...)`.
+    /// fn factory_body(api: *const HostApi) -> Result<()> {
+    ///     // SAFETY: the core passes its static table.
+    ///     let host = unsafe { Host::from_raw(api) };
+    ///     let _w = host.zeros(&[4, 4], DType::F32)?;
+    ///     Ok(())
+    /// }
+    /// ```
     pub unsafe fn from_raw(api: *const HostApi) -> Host {
         Host { api: &*api }
     }
 
     /// Wraps a static table.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::abi::host::HostApi;
+    /// # fn demo(table: &'static HostApi) {
+    /// use ferrite_sdk::Host;
+    /// // `table` is `ferrite_core::host_api()` in the host binary and in tests.
+    /// let host = Host::new(table);
+    /// assert_eq!(host.api().abi_major, table.abi_major);
+    /// # }
+    /// ```
     pub fn new(api: &'static HostApi) -> Host {
         Host { api }
     }
 
     /// The raw table.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let api = host.api();
+    /// assert_eq!(api.abi_major, ferrite_sdk::abi::ABI_MAJOR);
+    /// let x = host.ones(&[3], DType::F32)?;
+    /// assert_eq!((api.version)(x.handle()), x.version());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn api(&self) -> &'static HostApi {
         self.api
     }

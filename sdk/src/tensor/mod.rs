@@ -18,6 +18,18 @@ pub(crate) fn check(api: &HostApi, code: i32) -> Result<()> {
 }
 
 /// Element types that can be copied in and out of tensors.
+///
+/// # Examples
+///
+/// ```
+/// use ferrite_sdk::{DType, Element};
+/// fn dtype_of<T: Element>(_: &[T]) -> DType {
+///     T::DTYPE
+/// }
+/// assert_eq!(dtype_of(&[1.0f32]), DType::F32);
+/// assert_eq!(dtype_of(&[1i64]), DType::I64);
+/// assert_eq!(<ferrite_sdk::half::bf16 as Element>::DTYPE, DType::BF16);
+/// ```
 pub trait Element: Copy + 'static {
     /// The matching dtype.
     const DTYPE: DType;
@@ -111,6 +123,21 @@ impl Tensor {
     ///
     /// # Safety
     /// `h` must be a live, non-null handle from `api`, whose reference the caller gives up.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # use ferrite_sdk::abi::{host::TensorHandle, kernel::status};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let (api, shape, mut out) = (host.api(), [2i64], TensorHandle::NULL);
+    /// assert_eq!((api.full)(DType::F32, shape.as_ptr(), 1, 3.0, &mut out), status::OK);
+    /// // SAFETY: `out` is a fresh handle from `api`; the tensor now owns its reference.
+    /// let t = unsafe { Tensor::from_raw(api, out) };
+    /// assert_eq!(t.to_vec::<f32>()?, vec![3.0, 3.0]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub unsafe fn from_raw(api: &'static HostApi, h: TensorHandle) -> Tensor {
         debug_assert!(!h.is_null());
         Tensor { h, api }
@@ -120,12 +147,44 @@ impl Tensor {
     ///
     /// # Safety
     /// `h` must be a live, non-null handle from `api`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # use ferrite_sdk::abi::host::TensorHandle;
+    /// // A kernel or hook receives a borrowed handle it must not release.
+    /// fn read_borrowed(host: Host, h: TensorHandle) -> Result<Vec<f32>> {
+    ///     // SAFETY: `h` is live for this call; `from_borrowed` adds the reference `t` drops.
+    ///     let t = unsafe { Tensor::from_borrowed(host.api(), h) };
+    ///     t.to_vec::<f32>()
+    /// }
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let x = host.ones(&[2], DType::F32)?;
+    /// assert_eq!(read_borrowed(host, x.handle())?, vec![1.0, 1.0]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub unsafe fn from_borrowed(api: &'static HostApi, h: TensorHandle) -> Tensor {
         (api.retain)(h);
         Tensor { h, api }
     }
 
     /// Gives up ownership, returning the handle (its reference now belongs to the caller).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let t = host.ones(&[2], DType::F32)?;
+    /// let h = t.into_raw(); // e.g. an output handed back through the ABI
+    /// // ... and later taken back, so the reference is released on drop.
+    /// let back = unsafe { Tensor::from_raw(host.api(), h) };
+    /// assert_eq!(back.shape(), vec![2]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn into_raw(self) -> TensorHandle {
         let h = self.h;
         std::mem::forget(self);
@@ -133,6 +192,19 @@ impl Tensor {
     }
 
     /// The handle (borrowed).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Tensor, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let t = host.ones(&[2], DType::F32)?;
+    /// let u = t.clone();
+    /// assert_eq!(t.handle(), u.handle()); // clones share the core tensor
+    /// assert!((host.api().requires_grad)(t.handle()) == t.requires_grad());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn handle(&self) -> TensorHandle {
         self.h
     }

@@ -41,11 +41,40 @@ impl Tensor {
     ///
     /// # Errors
     /// [`crate::Error::Host`] when memory is exhausted.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let w = host.full(&[8], 2.0, DType::F32)?;
+    /// unsafe { w.restore_storage_()? }; // not released: no-op, values kept
+    /// assert_eq!(w.to_vec::<f32>()?[0], 2.0);
+    /// unsafe { w.release_storage_()? };
+    /// unsafe { w.restore_storage_()? }; // fresh zeroed memory, same shape and dtype
+    /// assert_eq!(w.to_vec::<f32>()?, vec![0.0; 8]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub unsafe fn restore_storage_(&self) -> Result<()> {
         check(self.api, (self.api.storage_restore)(self.h))
     }
 
     /// Whether the storage is released.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let w = host.ones(&[4], DType::F32)?;
+    /// let view = w.reshape(&[2, 2])?;
+    /// assert!(!w.is_storage_released());
+    /// unsafe { w.release_storage_()? };
+    /// assert!(view.is_storage_released()); // views share the storage
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_storage_released(&self) -> bool {
         (self.api.storage_is_released)(self.h)
     }

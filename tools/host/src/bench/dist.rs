@@ -119,7 +119,9 @@ fn mib(b: f64) -> String {
 pub fn section(quick: bool, command_line: &str) -> Result<String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut s = format!("{START}\n## Distributed training (`ferrite bench --distributed`)\n\n");
-    s += &format!("Command: `{command_line}`; {cores} CPU core(s); every rank is a thread of one process (`comm.local`).\n\n");
+    // Other work on the machine changes every timing here; the reader gets the load with them.
+    let load = std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "unknown".into());
+    s += &format!("Command: `{command_line}`; {cores} CPU core(s), load average at start {load}; every rank is a thread of one process (`comm.local`).\n\n");
     eprintln!("bench: distributed throughput ...");
     let (n1, t1) = throughput(1)?;
     let (n2, t2) = throughput(2)?;
