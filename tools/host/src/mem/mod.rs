@@ -8,6 +8,10 @@
 //! stage 3 also the weights. Activations of a transformer follow Korthikanti et al., "Reducing
 //! Activation Recomputation in Large Transformer Models" (2022), eq. (2): per layer
 //! `s·b·h·(34 + 5·a·s/h)` bytes in 16-bit without recomputation.
+//!
+//! [`peak`] is Ferrite's own per-rank accounting, phase by phase, of what its fp32 training
+//! really allocates (flat buffers, transient copies, the optimizer's temporaries), and
+//! [`measure`] (`ferrite mem --measure`) checks it against the allocator's measured peak.
 
 mod cli;
 pub mod measure;

@@ -189,11 +189,10 @@ pub fn phases(r: &RunShape) -> Result<Vec<Phase>, String> {
             out.push(with("end of forward", [w.clone(), vec![acts]].concat()));
             out.push(with("end of backward", [w.clone(), vec![grads()]].concat()));
             let mut pb = vec![grads(), shard_grad.clone()];
-            match stage {
-                1 => {}
-                2 => pb.push(t("flat gradients", pp, "strategy.rs flatten(): reduce-scatter input, padded")),
-                // Stage 3 releases the parameters before flattening (they are gathered again in pre_forward).
-                _ => pb.push(t("flat gradients", pp, "strategy.rs flatten(): reduce-scatter input, padded")),
+            // Stage 1 all-reduces its persistent buffer in place; stages 2 and 3 flatten into a
+            // fresh one (stage 3 has released the parameters first, so `w` is not live here).
+            if stage >= 2 {
+                pb.push(t("flat gradients", pp, "strategy.rs flatten(): reduce-scatter input, padded"));
             }
             out.push(with("post_backward", pb));
             out.push(with("optimizer step", vec![shard_grad.clone(), t("update temporaries", k * s, "sdk optim update of the whole master shard")]));
