@@ -77,7 +77,8 @@ pub struct TrainArgs {
     /// Passes over the train split.
     #[arg(long, value_name = "N")]
     pub epochs: Option<u32>,
-    /// Samples per optimizer step.
+    /// Samples per batch (per rank with --parallel; an optimizer step takes
+    /// --grad-accumulation batches).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<u32>,
     /// Optimizer.
@@ -155,6 +156,21 @@ impl TrainArgs {
     pub fn load_config(&self, now: SystemTime) -> Result<TrainConfig, ConfigError> {
         if let Some(dir) = &self.parallel.resume {
             // A resumed run keeps its own configuration; only its length may change.
+            let changed = self.config.is_some()
+                || self.overrides() != ConfigOverrides { epochs: self.epochs, ..Default::default() }
+                || self.precision.is_some()
+                || crate::distributed::args::ParallelArgs {
+                    resume: None,
+                    stop_after_epoch: None,
+                    ..self.parallel.clone()
+                }
+                .any_set();
+            if changed {
+                return Err(ConfigError::Invalid(format!(
+                    "--resume {} continues the run with its saved config.toml; only --epochs and --stop-after-epoch may be given",
+                    dir.display()
+                )));
+            }
             let mut cfg = TrainConfig::load(&dir.join("config.toml"))?;
             if !cfg.parallel.enabled() {
                 return Err(ConfigError::Invalid(format!("--resume {}: only parallel runs (--parallel ...) can be resumed", dir.display())));

@@ -297,6 +297,7 @@ impl TrainConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the first bad key.
     pub fn resolve(mut self, now: SystemTime) -> Result<TrainConfig, ConfigError> {
+        self.parallel.normalize();
         self.lr.get_or_insert(self.optimizer.default_lr());
         self.weight_decay.get_or_insert(self.optimizer.default_weight_decay());
         self.validate()?;

@@ -25,7 +25,9 @@ pub fn eval_checkpoint(path: &Path, size: Option<u32>) -> Result<Vec<(u32, f64, 
     );
     let (model_name, dataset_name) = (get(meta::MODEL)?, get(meta::DATASET)?);
     let mut model = HostedModel::new(&model_name, rt.create_model(&model_name, &get(meta::MODEL_CONFIG)?)?, host);
-    let weights = ferrite_sdk::checkpoint::load_safetensors(&host, path)?;
+    // A merged training checkpoint (`ferrite merge-shards`) also holds optimizer state.
+    let weights: Vec<_> =
+        ferrite_sdk::checkpoint::load_safetensors(&host, path)?.into_iter().filter(|(n, _)| !n.starts_with("optimizer.")).collect();
     ferrite_sdk::nn::state::load_into(&model.state_dict(), &weights, true)
         .with_context(|| format!("loading weights from {}", path.display()))?;
     let sizes: Vec<u32> = match size {

@@ -36,7 +36,8 @@ fn run(cli: Cli) -> Result<()> {
             for (size, acc) in &s.test_accuracy {
                 println!("final test accuracy at {size}x{size}: {:.2}%", 100.0 * acc);
             }
-            println!("run folder: {} (model.safetensors, metrics.csv, metrics.png, config.toml)", s.run_dir.display());
+            let extra = if cfg.parallel.enabled() { ", shards/, progress.json" } else { "" };
+            println!("run folder: {} (model.safetensors, metrics.csv, metrics.png, config.toml{extra})", s.run_dir.display());
             println!("total time: {:.1}s", s.seconds);
             let m = ferrite_core::alloc::stats();
             println!(

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```toml
 /// stage = 2            # 1: optimizer state sharded; 2: + gradients; 3: + parameters
-/// bucket_cap_mb = 25   # accepted for symmetry with parallel.ddp (one flat bucket is used)
 /// [optimizer]
 /// kind = "adamw"
 /// lr = 0.001
@@ -17,16 +16,8 @@ use serde::{Deserialize, Serialize};
 pub struct ZeroConfig {
     /// ZeRO stage: 1 (P_os), 2 (P_os+g) or 3 (P_os+g+p) in the paper's notation.
     pub stage: u32,
-    /// Accepted for config symmetry with `parallel.ddp`; gradients are reduced as one flat
-    /// buffer after backward.
-    #[serde(default = "default_cap")]
-    pub bucket_cap_mb: f64,
     /// The optimizer, run on this rank's fp32 shard.
     pub optimizer: OptimizerSpec,
-}
-
-fn default_cap() -> f64 {
-    25.0
 }
 
 impl ZeroConfig {

@@ -70,6 +70,9 @@ fn run_rank(pg: ProcessGroup, args: &CollectivesArgs, own_process: bool) -> Rank
 /// The plugin cannot be loaded or refuses the config; a collective fails, times out or gives
 /// a wrong value (one line naming rank, collective, dtype and element).
 pub fn run(args: &CollectivesArgs) -> Result<()> {
+    // `local` and `comm.local` name the same backend, as in `ferrite train --comm`.
+    let name = format!("comm.{}", args.comm.strip_prefix("comm.").unwrap_or(&args.comm));
+    let args = &CollectivesArgs { comm: name, ..args.clone() };
     load_comm_plugin(&args.comm, &args.plugin_path)?;
     let mut config = format!("timeout_ms = {}\n", args.timeout_ms);
     if let Some(n) = args.world_size {

@@ -40,6 +40,19 @@ pub struct ParallelArgs {
 }
 
 impl ParallelArgs {
+    /// Whether any flag is given.
+    pub fn any_set(&self) -> bool {
+        self.parallel.is_some()
+            || self.world_size.is_some()
+            || self.comm.is_some()
+            || self.grad_accumulation.is_some()
+            || self.bucket_cap_mb.is_some()
+            || self.find_unused_parameters
+            || self.timeout_ms.is_some()
+            || self.resume.is_some()
+            || self.stop_after_epoch.is_some()
+    }
+
     /// Applies the flags to `cfg`.
     ///
     /// # Errors

@@ -65,6 +65,17 @@ impl Default for ParallelConfig {
 }
 
 impl ParallelConfig {
+    /// Accepts `strategy = "zero1"|"zero2"|"zero3"` (the `--parallel` spelling) as
+    /// `strategy = "zero"` with that stage.
+    pub fn normalize(&mut self) {
+        if let Some(stage) = self.strategy.strip_prefix("zero").and_then(|d| d.parse::<u32>().ok()) {
+            if (1..=3).contains(&stage) {
+                self.strategy = "zero".into();
+                self.zero_stage = stage;
+            }
+        }
+    }
+
     /// True when a strategy plugin drives training.
     pub fn enabled(&self) -> bool {
         self.strategy != "none"
@@ -75,6 +86,14 @@ impl ParallelConfig {
     /// # Errors
     /// A one-line reason.
     pub fn validate(&self) -> Result<(), String> {
+        if !self.enabled() {
+            if self.grad_accumulation != 1 {
+                return Err("parallel.grad_accumulation needs a strategy (for one process: --parallel ddp --world-size 1)".into());
+            }
+            if self.stop_after_epoch.is_some() {
+                return Err("--stop-after-epoch needs a strategy (for one process: --parallel ddp --world-size 1)".into());
+            }
+        }
         if self.strategy != "none" && !is_export_suffix(strip(&self.strategy, "parallel.")) {
             return Err(format!(
                 "parallel.strategy must be \"none\", \"ddp\", \"zero\" or the name of a loaded parallel.* strategy (lowercase letters, digits, `_`, `-`), got {:?}",
@@ -134,10 +153,11 @@ impl ParallelConfig {
     /// The strategy's TOML config, with the optimizer table given as TOML.
     pub fn strategy_toml(&self, optimizer: &toml::Table) -> String {
         let mut t = toml::Table::new();
-        t.insert("bucket_cap_mb".into(), self.bucket_cap_mb.into());
         if self.strategy_name() == "parallel.zero" {
+            // ZeRO reduces one flat buffer after backward: it has no buckets to size.
             t.insert("stage".into(), i64::from(self.zero_stage).into());
         } else {
+            t.insert("bucket_cap_mb".into(), self.bucket_cap_mb.into());
             t.insert("find_unused_parameters".into(), self.find_unused_parameters.into());
         }
         t.insert("optimizer".into(), toml::Value::Table(optimizer.clone()));

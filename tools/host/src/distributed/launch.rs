@@ -61,7 +61,7 @@ pub fn process_groups(cfg: &ParallelConfig, extra: &[PathBuf]) -> Result<Vec<Arc
 pub fn run_ranks<S: Send, T: Send>(states: Vec<(u32, S)>, f: impl Fn(S) -> Result<T> + Sync) -> Vec<Result<T>> {
     if states.len() == 1 {
         let (rank, s) = states.into_iter().next().expect("one rank");
-        return vec![f(s).with_context(|| format!("rank {rank}"))];
+        return vec![with_rank(rank, f(s))];
     }
     std::thread::scope(|scope| {
         let handles: Vec<_> = states
@@ -70,7 +70,7 @@ pub fn run_ranks<S: Send, T: Send>(states: Vec<(u32, S)>, f: impl Fn(S) -> Resul
                 let f = &f;
                 std::thread::Builder::new()
                     .name(format!("ferrite-rank-{rank}"))
-                    .spawn_scoped(scope, move || f(st).with_context(|| format!("rank {rank}")))
+                    .spawn_scoped(scope, move || with_rank(rank, f(st)))
                     .expect("spawning a rank thread")
             })
             .collect();
@@ -81,6 +81,12 @@ pub fn run_ranks<S: Send, T: Send>(states: Vec<(u32, S)>, f: impl Fn(S) -> Resul
     })
 }
 
+/// Prefixes an error with its rank, unless the message already starts with it (the core's
+/// collective errors do).
+fn with_rank<T>(rank: u32, r: Result<T>) -> Result<T> {
+    r.map_err(|e| if format!("{e:#}").starts_with(&format!("rank {rank}:")) { e } else { e.context(format!("rank {rank}")) })
+}
+
 /// Every rank's value, or the error that most likely caused the others: a rank's own failure
 /// is preferred over peers reporting that it left or timed out.
 ///
@@ -89,7 +95,7 @@ pub fn run_ranks<S: Send, T: Send>(states: Vec<(u32, S)>, f: impl Fn(S) -> Resul
 pub fn root_cause<T>(results: Vec<Result<T>>) -> Result<Vec<T>> {
     let secondary = |e: &anyhow::Error| {
         let m = format!("{e:#}");
-        ["left the group", "did not finish within", "is broken by an earlier error", "within", "communication thread"]
+        ["left the group", "left (its communicator was dropped)", "is broken by an earlier error", "communication thread"]
             .iter()
             .any(|k| m.contains(k))
     };

@@ -43,6 +43,11 @@ fn read_shards(run_dir: &Path) -> Result<(ShardInfo, Vec<Vec<(String, Tensor)>>)
     let host = ferrite_core::host();
     let first = shard_path(run_dir, 0, 1);
     let dir = first.parent().context("shard folder")?.to_path_buf();
+    anyhow::ensure!(
+        dir.is_dir(),
+        "{} has no shards/ folder: only runs trained with --parallel write per-rank shards",
+        run_dir.display()
+    );
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .flatten()
@@ -120,8 +125,10 @@ pub fn merge(run_dir: &Path, output: &Path) -> Result<Vec<String>> {
             out.extend(shards.into_iter().next().unwrap_or_default());
         }
     }
-    let mut md = HashMap::new();
-    md.insert("ferrite.format".to_string(), "ferrite-full-v1".to_string());
+    // The model checkpoint's metadata (model, config, dataset, sizes), so `ferrite eval`
+    // reads the merged file like model.safetensors (it skips the `optimizer.` entries).
+    let model = run_dir.join("model.safetensors");
+    let mut md = load_safetensors_metadata(&model).with_context(|| format!("reading {}", model.display()))?;
     md.insert("ferrite.merged_from".to_string(), format!("{} ({} ranks)", info.strategy, info.world_size));
     save_safetensors(output, &out, Some(md)).with_context(|| format!("writing {}", output.display()))?;
     Ok(out.into_iter().map(|(n, _)| n).collect())
