@@ -14,7 +14,13 @@ use ferrite_sdk::rng::Rng;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, OnceLock};
+
+thread_local! {
+    /// A thread's own generator, when it has one (see [`Runtime::set_thread_rng`]).
+    static THREAD_RNG: RefCell<Option<Rng>> = const { RefCell::new(None) };
+}
 
 struct State {
     plugins: Vec<LoadedPlugin>,
@@ -352,19 +358,36 @@ impl Runtime {
         }
     }
 
-    /// Seeds the generator.
+    /// Seeds the generator: this thread's own one if it has one
+    /// ([`Runtime::set_thread_rng`]), else the shared one.
     pub fn manual_seed(&self, seed: u64) {
+        if THREAD_RNG.with(|r| r.borrow_mut().as_mut().map(|g| *g = Rng::new(seed)).is_some()) {
+            return;
+        }
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = Rng::new(seed);
     }
 
-    /// The generator's state (saved in checkpoints; [`Runtime::manual_seed`] with it resumes
-    /// the same stream).
+    /// The state of the generator this thread draws from (saved in checkpoints;
+    /// [`Runtime::manual_seed`] with it resumes the same stream).
     pub fn rng_state(&self) -> u64 {
+        if let Some(s) = THREAD_RNG.with(|r| r.borrow().as_ref().map(Rng::state)) {
+            return s;
+        }
         self.rng.lock().unwrap_or_else(|e| e.into_inner()).state()
     }
 
-    /// Next 64-bit seed.
+    /// Gives the calling thread a generator of its own starting at `state` (`None`: back to
+    /// the shared one). Ranks that run as threads of one process need this to draw the same
+    /// stream a process of their own would, whatever the interleaving of the threads.
+    pub fn set_thread_rng(&self, state: Option<u64>) {
+        THREAD_RNG.with(|r| *r.borrow_mut() = state.map(Rng::new));
+    }
+
+    /// Next 64-bit seed (from this thread's generator if it has one).
     pub fn next_seed(&self) -> u64 {
+        if let Some(v) = THREAD_RNG.with(|r| r.borrow_mut().as_mut().map(Rng::next_u64)) {
+            return v;
+        }
         self.rng.lock().unwrap_or_else(|e| e.into_inner()).next_u64()
     }
 

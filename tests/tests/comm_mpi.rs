@@ -85,7 +85,9 @@ fn mpi_collectives_pass_and_print_the_bandwidth_table() {
     // Rank 0 alone prints: exactly one row per size.
     assert_eq!(rows.iter().map(|r| r[0] as usize).collect::<Vec<_>>(), vec![1024, 65536], "{out}");
     for r in &rows {
-        assert!(r[1] > 0.0 && r[2] > 0.0, "{out}");
+        // Times are positive; a 1 KiB bandwidth printed with 3 decimals may read 0.000 on a
+        // loaded machine, so only its sign is checked.
+        assert!(r[1] > 0.0 && r[2] >= 0.0, "{out}");
         // Two ranks: busbw = algbw · 2(2−1)/2 = algbw (nccl-tests).
         assert!((r[3] - r[2]).abs() <= 0.0015, "{out}");
     }

@@ -268,9 +268,9 @@ impl ProcessGroup {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(CoreError::Invalid(format!("rank {}: {name} #{seq} failed: {e}", self.rank))),
             Err(RecvTimeoutError::Timeout) => Err(CoreError::Invalid(format!(
-                "rank {}: {name} #{seq} did not finish within {:.1} s: a peer is dead or stuck",
+                "rank {}: {name} #{seq} did not finish within {} ms (timeout_ms): a peer is dead, stuck or slower than that",
                 self.rank,
-                self.timeout.as_secs_f64()
+                self.timeout.as_millis()
             ))),
             Err(RecvTimeoutError::Disconnected) => {
                 Err(CoreError::Invalid(format!("rank {}: {name} #{seq}: the communication thread died", self.rank)))

@@ -273,7 +273,13 @@ pub struct BatchNormOutput {
 /// running statistics, which are then required. Op `ferrite::batch_norm`, inputs
 /// `(input, weight?, bias?, running_mean?, running_var?)`, attrs `(training: bool,
 /// momentum: float = 0.1, eps: float = 1e-5)`, outputs `(out, save_mean, save_invstd,
-/// new_running_mean, new_running_var)`.
+/// new_running_mean, new_running_var)`. In training the running buffers are read here (not by
+/// the op) and never enter the autograd graph, so the caller may update them in place before
+/// backward; in eval they are saved by the op and an in-place write before backward is an error.
+///
+/// # Errors
+/// [`crate::Error::Host`] from the op: input not `[N, C, *]`, a per-channel tensor not `[C]`,
+/// mixed dtypes, one value per channel in training, or missing running stats in eval.
 ///
 /// # Examples
 ///
@@ -300,10 +306,33 @@ pub fn batch_norm(
     momentum: f64,
     eps: f64,
 ) -> Result<BatchNormOutput> {
-    let mut v = call!("ferrite::batch_norm", [Some(input), weight, bias, running_mean, running_var], [training, momentum, eps], 5)?;
-    let new_running_var = v.pop().expect("five outputs");
-    let new_running_mean = v.pop().expect("five outputs");
-    Ok(BatchNormOutput { output: v.swap_remove(0), new_running_mean, new_running_var })
+    if !training {
+        // Eval normalises with the running statistics: the op saves them for backward and their
+        // version is checked there (an in-place write before backward is an error, as PyTorch).
+        let mut v = call!("ferrite::batch_norm", [Some(input), weight, bias, running_mean, running_var], [training, momentum, eps], 5)?;
+        let new_running_var = v.pop().expect("five outputs");
+        let new_running_mean = v.pop().expect("five outputs");
+        return Ok(BatchNormOutput { output: v.swap_remove(0), new_running_mean, new_running_var });
+    }
+    // Training normalises with the batch statistics only, so the running buffers are not handed
+    // to the op: a recorded node would save them, and the caller's in-place update right after
+    // (`running_mean.copy_(new_running_mean)`, as `nn.BatchNorm2d` does) would bump their version
+    // and fail backward. Without them the op returns the batch mean and unbiased variance, and the
+    // running average is blended here (PyTorch: running stats are buffers, never in the graph).
+    let mut v = call!("ferrite::batch_norm", [Some(input), weight, bias, None, None], [training, momentum, eps], 5)?;
+    let batch_var = v.pop().expect("five outputs");
+    let batch_mean = v.pop().expect("five outputs");
+    let blend = |old: Option<&Tensor>, batch: Tensor| -> Result<Tensor> {
+        match old {
+            Some(old) => old.detach().mul_scalar(1.0 - momentum)?.add(&batch.mul_scalar(momentum)?),
+            None => Ok(batch),
+        }
+    };
+    Ok(BatchNormOutput {
+        output: v.swap_remove(0),
+        new_running_mean: blend(running_mean, batch_mean)?,
+        new_running_var: blend(running_var, batch_var)?,
+    })
 }
 
 /// Inverted dropout (Srivastava et al. 2014): in training, zeroes each element with probability

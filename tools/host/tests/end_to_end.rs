@@ -73,6 +73,26 @@ fn reference_ops_are_selectable_and_train_like_the_fast_ones() {
 }
 
 #[test]
+fn batch_norm_model_trains_and_its_running_stats_reload_for_eval() {
+    // BatchNorm2d updates its running stats in place after each forward; backward must still
+    // work (it once failed with a saved-tensor version error) and eval must use the saved stats.
+    let dir = std::env::temp_dir().join(format!("ferrite-e2e-bn-{}", std::process::id()));
+    let run = dir.join("run");
+    let (ok, out, err) = ferrite(&["train", "--epochs", "2", "--model-config", "batch_norm = true", "--run-dir", run.to_str().unwrap()]);
+    assert!(ok, "train with batch_norm failed:\n{out}\n{err}");
+    let acc = accuracies(&out, "final test accuracy at ");
+    assert_eq!(acc.len(), 2, "{out}");
+    for (size, pct) in &acc {
+        assert!(*pct >= 90.0, "batch-norm test accuracy at {size}x{size} is {pct}% < 90%\n{out}");
+    }
+    let ckpt = run.join("model.safetensors");
+    let (ok, out2, err2) = ferrite(&["eval", "--checkpoint", ckpt.to_str().unwrap()]);
+    assert!(ok, "eval failed:\n{out2}\n{err2}");
+    assert_eq!(accuracies(&out2, "test accuracy at "), acc, "eval must reproduce the training accuracy");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_config_and_bad_checkpoint_are_one_line_errors() {
     let dir = std::env::temp_dir().join(format!("ferrite-e2e-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

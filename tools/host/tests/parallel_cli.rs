@@ -41,7 +41,8 @@ fn train(run: &Path, extra: &[&str]) -> String {
 fn stopped_and_resumed_runs_equal_uninterrupted_ones_and_shards_merge() {
     for strategy in ["ddp", "zero3"] {
         let (a, b) = (fresh(&format!("a-{strategy}")), fresh(&format!("b-{strategy}")));
-        let common = ["--parallel", strategy, "--world-size", "2"];
+        // Dropout draws random numbers on every rank thread: resumption must replay them too.
+        let common = ["--parallel", strategy, "--world-size", "2", "--model-config", "hidden = 16", "--model-config", "dropout = 0.3"];
         train(&a, &common);
         let mut stop = common.to_vec();
         stop.extend(["--stop-after-epoch", "1"]);
@@ -70,6 +71,20 @@ fn stopped_and_resumed_runs_equal_uninterrupted_ones_and_shards_merge() {
         }
         let (ok, out) = ferrite(&["train", "--resume", a.to_str().unwrap()]);
         assert!(!ok && out.contains("already finished epoch 3 of 3"), "{out}");
+        // A shard in the wrong place, or a damaged one, is refused (never resumed from).
+        let shard = |r: usize| a.join(format!("shards/rank-{r}-of-2.safetensors"));
+        let (ok, out) = ferrite(&["merge-shards", a.to_str().unwrap(), "-o", a.join("model.safetensors").to_str().unwrap()]);
+        assert!(!ok && out.contains("part of the run"), "{out}");
+        std::fs::copy(shard(0), shard(1)).unwrap();
+        std::fs::copy(a.join("shards/rank-0-of-2.safetensors.sha256"), a.join("shards/rank-1-of-2.safetensors.sha256")).unwrap();
+        let (ok, out) = ferrite(&["merge-shards", a.to_str().unwrap()]);
+        assert!(!ok && out.contains("written by rank 0 of 2, not rank 1 of 2"), "{out}");
+        let mut bytes = std::fs::read(shard(0)).unwrap();
+        let n = bytes.len();
+        bytes[n - 3] ^= 0x55;
+        std::fs::write(shard(0), bytes).unwrap();
+        let (ok, out) = ferrite(&["merge-shards", a.to_str().unwrap()]);
+        assert!(!ok && out.contains("does not match its checksum"), "{out}");
         let _ = std::fs::remove_dir_all(&a);
         let _ = std::fs::remove_dir_all(&b);
     }

@@ -80,6 +80,10 @@ pub fn run(args: &CollectivesArgs) -> Result<()> {
     }
     let comms = Runtime::global().create_comm(&args.comm, &config)?;
     anyhow::ensure!(!comms.is_empty(), "{} returned no communicator", args.comm);
+    if let Some(r) = args.simulate_failure {
+        let world = comms[0].world_size();
+        anyhow::ensure!(r < world, "--simulate-failure {r} is not a rank of this world (0..{world})");
+    }
     // The core's wait outlasts the backend's own deadline, so the backend's message (which
     // names the collective it was in) is the one reported.
     let wait = Duration::from_millis(args.timeout_ms) + Duration::from_secs(5);

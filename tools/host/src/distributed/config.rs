@@ -86,7 +86,16 @@ impl ParallelConfig {
     /// # Errors
     /// A one-line reason.
     pub fn validate(&self) -> Result<(), String> {
+        if self.stop_after_epoch == Some(0) {
+            return Err("--stop-after-epoch must be >= 1".into());
+        }
+        if self.timeout_ms > 86_400_000 {
+            return Err(format!("parallel.timeout_ms must be at most 86400000 (one day), got {}", self.timeout_ms));
+        }
         if !self.enabled() {
+            if self.world_size != 1 {
+                return Err(format!("parallel.world_size = {} needs a strategy (--parallel ddp|zero1|zero2|zero3)", self.world_size));
+            }
             if self.grad_accumulation != 1 {
                 return Err("parallel.grad_accumulation needs a strategy (for one process: --parallel ddp --world-size 1)".into());
             }

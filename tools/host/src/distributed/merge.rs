@@ -3,7 +3,8 @@
 //! optimizer state per parameter (`optimizer.state.{i}.{field}`, PyTorch's layout), so a
 //! ZeRO run can be inspected, evaluated or continued without its world size.
 
-use super::shards::{shard_path, FORMAT, FORMAT_KEY, LAYOUT_KEY};
+use super::progress::Progress;
+use super::shards::{shard_path, verify_shard, FORMAT, FORMAT_KEY, LAYOUT_KEY};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use ferrite_sdk::checkpoint::{load_safetensors, load_safetensors_metadata, save_safetensors};
@@ -60,10 +61,19 @@ fn read_shards(run_dir: &Path) -> Result<(ShardInfo, Vec<Vec<(String, Tensor)>>)
     anyhow::ensure!(md.get(FORMAT_KEY).map(String::as_str) == Some(FORMAT), "{} is not a Ferrite shard ({FORMAT})", any.display());
     let info: ShardInfo = serde_json::from_str(md.get(LAYOUT_KEY).context("shard without strategy metadata")?)
         .with_context(|| format!("strategy metadata of {}", any.display()))?;
+    let progress = Progress::load(run_dir)?;
+    anyhow::ensure!(
+        progress.world_size == info.world_size,
+        "progress.json says {} ranks, the shards {}",
+        progress.world_size,
+        info.world_size
+    );
     let mut shards = Vec::new();
     for r in 0..info.world_size {
         let p = shard_path(run_dir, r, info.world_size);
         anyhow::ensure!(p.is_file(), "shard {} of {} is missing: {}", r, info.world_size, p.display());
+        // Every shard must be this rank's, of this run, from the epoch progress.json records.
+        verify_shard(&p, r, info.world_size, progress.run_id, progress.epoch)?;
         shards.push(load_safetensors(&host, &p)?);
     }
     Ok((info, shards))
@@ -140,6 +150,18 @@ pub fn merge(run_dir: &Path, output: &Path) -> Result<Vec<String>> {
 /// As [`merge`].
 pub fn run(args: &MergeArgs) -> Result<()> {
     let output = args.output.clone().unwrap_or_else(|| args.run_dir.join("full.safetensors"));
+    // Never overwrite what the run needs to resume.
+    let canon = |p: &Path| p.parent().and_then(|d| d.canonicalize().ok()).map(|d| d.join(p.file_name().unwrap_or_default()));
+    let out = canon(&output);
+    let run = args.run_dir.canonicalize().ok();
+    if let (Some(out), Some(run)) = (&out, &run) {
+        let protected = ["model.safetensors", "progress.json", "config.toml", "metrics.csv"].iter().any(|f| *out == run.join(f));
+        anyhow::ensure!(
+            !protected && !out.starts_with(run.join("shards")),
+            "refusing to write {}: it is part of the run (write the merged checkpoint elsewhere)",
+            output.display()
+        );
+    }
     let names = merge(&args.run_dir, &output)?;
     println!("wrote {} ({} tensors)", output.display(), names.len());
     Ok(())

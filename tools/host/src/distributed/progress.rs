@@ -19,6 +19,10 @@ pub struct Progress {
     pub world_size: usize,
     /// Exported name of the strategy.
     pub strategy: String,
+    /// The run's identity, also recorded in each of its shards.
+    pub run_id: u64,
+    /// SHA-256 (hex) of `model.safetensors` as written after this epoch.
+    pub model_sha256: String,
 }
 
 impl Progress {
@@ -50,7 +54,7 @@ mod tests {
     fn round_trip_and_errors() {
         let dir = std::env::temp_dir().join(format!("ferrite-progress-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let p = Progress { epoch: 3, rng_state: 42, world_size: 2, strategy: "parallel.zero".into() };
+        let p = Progress { epoch: 3, rng_state: 42, world_size: 2, strategy: "parallel.zero".into(), run_id: 7, model_sha256: "ab".into() };
         p.save(&dir).unwrap();
         assert_eq!(Progress::load(&dir).unwrap(), p);
         std::fs::write(dir.join(FILE), "{").unwrap();

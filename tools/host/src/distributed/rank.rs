@@ -58,6 +58,14 @@ pub fn train_epoch(st: &mut RankState, cfg: &TrainConfig, epoch: u32, lr: f64) -
         .map(|d| DistributedSampler::new(d.len(split::TRAIN), world, rank, cfg.seed ^ 0xD1B5_4A32_D192_ED03, true))
         .collect::<Result<_, String>>()
         .map_err(anyhow::Error::msg)?;
+    for (d, s) in st.data.iter().zip(&samplers) {
+        anyhow::ensure!(
+            s.num_samples() > 0,
+            "world size {world} leaves no training sample of size {} per rank (the train split has {}); use fewer ranks",
+            d.size,
+            d.len(split::TRAIN)
+        );
+    }
     st.strategy.set_lr(lr);
     st.model.set_training(true);
     let plan = rank_plan(&samplers, u64::from(epoch), cfg.batch_size as usize);

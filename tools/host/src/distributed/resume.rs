@@ -2,10 +2,10 @@
 
 use super::progress::Progress;
 use super::rank::RankState;
-use super::shards::{shard_path, FORMAT, FORMAT_KEY};
+use super::shards::{file_sha256, shard_path, verify_shard};
 use crate::config::TrainConfig;
 use anyhow::{Context, Result};
-use ferrite_sdk::checkpoint::{load_safetensors, load_safetensors_metadata};
+use ferrite_sdk::checkpoint::load_safetensors;
 use std::path::Path;
 
 /// Reads `progress.json`, checks it against this run, loads `model.safetensors` into the
@@ -29,9 +29,18 @@ pub fn load_model(st: &mut RankState, cfg: &TrainConfig, run_dir: &Path) -> Resu
         progress.strategy,
         cfg.parallel.strategy_name()
     );
+    if let Some(stop) = cfg.parallel.stop_after_epoch {
+        anyhow::ensure!(stop > progress.epoch, "--stop-after-epoch {stop}: {} already finished epoch {}", run_dir.display(), progress.epoch);
+    }
     anyhow::ensure!(progress.epoch < cfg.epochs, "{} already finished epoch {} of {}; raise --epochs", run_dir.display(), progress.epoch, cfg.epochs);
     let host = ferrite_core::host();
     let path = run_dir.join("model.safetensors");
+    anyhow::ensure!(
+        file_sha256(&path)? == progress.model_sha256,
+        "{} is not the model progress.json recorded after epoch {} (its SHA-256 differs): the file is damaged or replaced",
+        path.display(),
+        progress.epoch
+    );
     let saved = load_safetensors(&host, &path).with_context(|| format!("reading {}", path.display()))?;
     host.no_grad(|| -> Result<()> {
         for (name, p) in st.model.named_parameters().into_iter().chain(st.model.named_buffers()) {
@@ -49,10 +58,9 @@ pub fn load_model(st: &mut RankState, cfg: &TrainConfig, run_dir: &Path) -> Resu
 ///
 /// # Errors
 /// A missing or foreign shard file, state that does not fit the strategy.
-pub fn load_shard(st: &mut RankState, run_dir: &Path) -> Result<()> {
+pub fn load_shard(st: &mut RankState, run_dir: &Path, progress: &Progress) -> Result<()> {
     let path = shard_path(run_dir, st.strategy.rank(), st.strategy.world_size());
-    let md = load_safetensors_metadata(&path).with_context(|| format!("reading shard {}", path.display()))?;
-    anyhow::ensure!(md.get(FORMAT_KEY).map(String::as_str) == Some(FORMAT), "{} is not a Ferrite shard ({FORMAT})", path.display());
+    verify_shard(&path, st.strategy.rank(), st.strategy.world_size(), progress.run_id, progress.epoch)?;
     let state = load_safetensors(&ferrite_core::host(), &path)?;
     st.strategy.load_state_dict(state).with_context(|| format!("restoring {}", path.display()))
 }

@@ -19,16 +19,83 @@ pub fn shard_path(run_dir: &Path, rank: usize, world_size: usize) -> PathBuf {
     run_dir.join("shards").join(format!("rank-{rank}-of-{world_size}.safetensors"))
 }
 
-/// Writes this rank's shard.
+/// Metadata key of the run id (hex).
+pub const RUN_ID_KEY: &str = "ferrite.run_id";
+/// Metadata key of the epoch after which the shard was written.
+pub const EPOCH_KEY: &str = "ferrite.epoch";
+/// Metadata key of the writing rank.
+pub const RANK_KEY: &str = "ferrite.rank";
+/// Metadata key of the world size.
+pub const WORLD_KEY: &str = "ferrite.world_size";
+
+/// SHA-256 of a file, lower-case hex.
 ///
 /// # Errors
-/// The strategy is not set up; the file cannot be written.
-pub fn save_shard(run_dir: &Path, strategy: &HostedStrategy) -> Result<PathBuf> {
+/// The file cannot be read.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Path of the checksum file beside a shard.
+pub fn checksum_path(shard: &Path) -> PathBuf {
+    let mut s = shard.as_os_str().to_owned();
+    s.push(".sha256");
+    PathBuf::from(s)
+}
+
+/// Writes this rank's shard (with run id, epoch, rank and world size in its metadata) and,
+/// beside it, its SHA-256, so a damaged or foreign shard is refused instead of resumed from.
+///
+/// # Errors
+/// The strategy is not set up; a file cannot be written.
+pub fn save_shard(run_dir: &Path, strategy: &HostedStrategy, run_id: u64, epoch: u32) -> Result<PathBuf> {
     let path = shard_path(run_dir, strategy.rank(), strategy.world_size());
     let mut md = HashMap::new();
     md.insert(FORMAT_KEY.to_string(), FORMAT.to_string());
     md.insert(LAYOUT_KEY.to_string(), strategy.metadata());
+    md.insert(RUN_ID_KEY.to_string(), format!("{run_id:016x}"));
+    md.insert(EPOCH_KEY.to_string(), epoch.to_string());
+    md.insert(RANK_KEY.to_string(), strategy.rank().to_string());
+    md.insert(WORLD_KEY.to_string(), strategy.world_size().to_string());
     ferrite_sdk::checkpoint::save_safetensors(&path, &strategy.state_dict()?, Some(md))
         .with_context(|| format!("writing shard {}", path.display()))?;
+    let sum = checksum_path(&path);
+    crate::atomic::write_atomic(&sum, file_sha256(&path)?.as_bytes()).with_context(|| format!("writing {}", sum.display()))?;
     Ok(path)
+}
+
+/// Checks that `path` is rank `rank`'s shard of `world` ranks, written by run `run_id` after
+/// `epoch`, and that its bytes match its checksum.
+///
+/// # Errors
+/// One line naming the file and what does not match.
+pub fn verify_shard(path: &Path, rank: usize, world: usize, run_id: u64, epoch: u32) -> Result<()> {
+    let sum = checksum_path(path);
+    let want = std::fs::read_to_string(&sum).with_context(|| format!("reading {} (the shard's checksum)", sum.display()))?;
+    anyhow::ensure!(
+        file_sha256(path)? == want.trim(),
+        "{} does not match its checksum {}: the file is damaged",
+        path.display(),
+        sum.display()
+    );
+    let md = ferrite_sdk::checkpoint::load_safetensors_metadata(path)?;
+    let get = |k: &str| md.get(k).cloned().unwrap_or_default();
+    anyhow::ensure!(get(FORMAT_KEY) == FORMAT, "{} is not a Ferrite shard ({FORMAT})", path.display());
+    anyhow::ensure!(
+        get(RANK_KEY) == rank.to_string() && get(WORLD_KEY) == world.to_string(),
+        "{} was written by rank {} of {}, not rank {rank} of {world}",
+        path.display(),
+        get(RANK_KEY),
+        get(WORLD_KEY)
+    );
+    anyhow::ensure!(get(RUN_ID_KEY) == format!("{run_id:016x}"), "{} belongs to another run (run id {})", path.display(), get(RUN_ID_KEY));
+    anyhow::ensure!(
+        get(EPOCH_KEY) == epoch.to_string(),
+        "{} was written after epoch {}, but the run's progress.json is at epoch {epoch}",
+        path.display(),
+        get(EPOCH_KEY)
+    );
+    Ok(())
 }

@@ -7,7 +7,7 @@ use super::launch::{process_groups, root_cause, run_ranks};
 use super::progress::Progress;
 use super::rank::{evaluate_epoch, reduce_sums, train_epoch, RankState};
 use super::resume;
-use super::shards::save_shard;
+use super::shards::{file_sha256, save_shard};
 use super::strategy::HostedStrategy;
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::metrics::MetricsLog;
@@ -35,19 +35,59 @@ pub fn optimizer_table(cfg: &TrainConfig) -> toml::Table {
     t
 }
 
-/// Rank 0's run folder, the same on every rank (MPI ranks may resolve different timestamps).
-fn agree_on_run_dir(group: &ProcessGroup, mine: &Path) -> Result<PathBuf> {
+/// What rank 0 decides before anything is written, told to every rank at once (so a refused
+/// start fails every rank immediately instead of leaving the others in a collective).
+pub struct Start {
+    /// Rank 0's run folder (MPI ranks may resolve different timestamps).
+    pub run_dir: PathBuf,
+    /// The run's identity, recorded in every shard: shards of another run are refused.
+    pub run_id: u64,
+}
+
+/// Rank 0 checks the run folder (empty for a new run; a resumable one for `--resume`) and
+/// picks the run id; every rank receives the outcome.
+///
+/// # Errors
+/// Rank 0's refusal (on every rank), communication errors.
+fn agree_on_start(group: &ProcessGroup, cfg: &TrainConfig, mine: &Path) -> Result<Start> {
     const MAX: usize = 4096;
-    let bytes = mine.to_string_lossy().into_owned().into_bytes();
-    anyhow::ensure!(bytes.len() < MAX, "run folder path is longer than {MAX} bytes");
-    let mut buf = vec![0f64; MAX];
-    for (b, v) in bytes.iter().zip(buf.iter_mut()) {
-        *v = f64::from(*b);
+    let mut buf = vec![0f64; MAX + 3];
+    if group.rank() == 0 {
+        let decision: Result<u64> = match &cfg.parallel.resume {
+            Some(_) => Progress::load(mine).map(|p| p.run_id),
+            None if std::fs::read_dir(mine).map(|mut d| d.next().is_some()).unwrap_or(false) => {
+                Err(anyhow::anyhow!("run folder {} already exists and is not empty; choose another --run-dir", mine.display()))
+            }
+            None => Ok(fresh_run_id()),
+        };
+        let (ok, id, text) = match decision {
+            Ok(id) => (1.0, id, mine.to_string_lossy().into_owned()),
+            Err(e) => (0.0, 0, format!("{e:#}")),
+        };
+        let bytes = text.into_bytes();
+        anyhow::ensure!(bytes.len() < MAX, "run folder path is longer than {MAX} bytes");
+        for (b, v) in bytes.iter().zip(buf.iter_mut()) {
+            *v = f64::from(*b);
+        }
+        buf[MAX] = ok;
+        buf[MAX + 1] = (id >> 32) as f64;
+        buf[MAX + 2] = (id & 0xFFFF_FFFF) as f64;
     }
-    let t = ferrite_core::Tensor::from_f64(&[MAX as i64], &buf, ferrite_sdk::DType::U8)?;
+    let t = ferrite_core::Tensor::from_f64(&[(MAX + 3) as i64], &buf, ferrite_sdk::DType::F64)?;
     group.wait(group.broadcast(&t, 0)?)?;
-    let got: Vec<u8> = t.to_f64_vec().into_iter().map(|v| v as u8).take_while(|&b| b != 0).collect();
-    Ok(PathBuf::from(String::from_utf8_lossy(&got).into_owned()))
+    let v = t.to_f64_vec();
+    let text: Vec<u8> = v[..MAX].iter().map(|&x| x as u8).take_while(|&b| b != 0).collect();
+    let text = String::from_utf8_lossy(&text).into_owned();
+    anyhow::ensure!(v[MAX] == 1.0, "{text}");
+    Ok(Start { run_dir: PathBuf::from(text), run_id: ((v[MAX + 1] as u64) << 32) | v[MAX + 2] as u64 })
+}
+
+/// A run id: time and process, hashed.
+fn fresh_run_id() -> u64 {
+    use sha2::{Digest, Sha256};
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let h = Sha256::digest(format!("{now}-{}", std::process::id()).as_bytes());
+    u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
 }
 
 /// Trains with the strategy of `cfg.parallel` (plugins for ops, model and dataset must be
@@ -63,12 +103,17 @@ pub fn train_parallel(cfg: &TrainConfig) -> Result<TrainSummary> {
     let p: &ParallelConfig = &cfg.parallel;
     let run_dir = cfg.run_dir.clone().context("run_dir was not resolved")?;
     let groups = process_groups(p, &cfg.plugin_path)?;
-    if p.resume.is_none()
-        && groups.iter().any(|g| g.rank() == 0)
-        && std::fs::read_dir(&run_dir).map(|mut d| d.next().is_some()).unwrap_or(false)
-    {
-        anyhow::bail!("run folder {} already exists and is not empty; choose another --run-dir", run_dir.display());
-    }
+    let world = groups.first().map_or(1, |g| g.world_size());
+    // MPI takes the world size from mpirun; a different --world-size is a mistake to report.
+    anyhow::ensure!(
+        !p.is_mpi() || p.world_size == 1 || p.world_size == world,
+        "--world-size {} but mpirun started {world} processes (with --comm mpi, mpirun -np sets the world size)",
+        p.world_size
+    );
+    let mut cfg = cfg.clone();
+    cfg.parallel.world_size = world;
+    let cfg = &cfg;
+    let p = &cfg.parallel;
     let strategy_toml = p.strategy_toml(&optimizer_table(cfg));
     // Built in rank order on this thread: initialisation is deterministic for a seed.
     let mut states = Vec::new();
@@ -94,7 +139,10 @@ pub fn train_parallel(cfg: &TrainConfig) -> Result<TrainSummary> {
 fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Option<TrainSummary>> {
     let rank = st.strategy.rank();
     let main = rank == 0;
-    let run_dir = agree_on_run_dir(st.strategy.group(), run_dir)?;
+    // Each rank draws from a generator of its own seeded alike, as separate processes would
+    // (ranks that are threads must not interleave draws from one shared stream).
+    ferrite_core::Runtime::global().set_thread_rng(Some(cfg.seed ^ 0x5851_F42D_4C95_7F2D));
+    let Start { run_dir, run_id } = agree_on_start(st.strategy.group(), cfg, run_dir)?;
     let mut log = MetricsLog::new();
     let mut first_epoch = 1;
     if cfg.parallel.resume.is_some() {
@@ -105,7 +153,7 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
             println!("resuming {} after epoch {} of {}", run_dir.display(), progress.epoch, cfg.epochs);
         }
         st.strategy.setup(&st.model)?;
-        resume::load_shard(&mut st, &run_dir)?;
+        resume::load_shard(&mut st, &run_dir, &progress)?;
     } else {
         st.strategy.setup(&st.model)?;
     }
@@ -150,7 +198,7 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
         // every rank's shard of the optimizer state and the progress marker, so the run can
         // be resumed exactly from here. The marker is written last: a crash in between leaves
         // the previous epoch's marker, never one that points at missing files.
-        save_epoch(&st, cfg, &run_dir, &log, &test_accuracy, epoch)?;
+        save_epoch(&st, cfg, &run_dir, &log, &test_accuracy, epoch, run_id)?;
         if cfg.parallel.stop_after_epoch == Some(epoch) && epoch < cfg.epochs {
             if main {
                 println!("stopped after epoch {epoch}; continue with: ferrite train --resume {}", run_dir.display());
@@ -168,13 +216,16 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
 }
 
 /// Writes one epoch's resumable state (see the call site).
-fn save_epoch(st: &RankState, cfg: &TrainConfig, run_dir: &Path, log: &MetricsLog, acc: &[(u32, f64)], epoch: u32) -> Result<()> {
+fn save_epoch(st: &RankState, cfg: &TrainConfig, run_dir: &Path, log: &MetricsLog, acc: &[(u32, f64)], epoch: u32, run_id: u64) -> Result<()> {
     let main = st.strategy.rank() == 0;
     std::fs::create_dir_all(run_dir.join("shards")).with_context(|| format!("creating {}", run_dir.join("shards").display()))?;
-    save_shard(run_dir, &st.strategy)?;
+    save_shard(run_dir, &st.strategy, run_id, epoch)?;
+    let mut model_sha256 = String::new();
     if main {
         log.write_csv(&run_dir.join("metrics.csv"))?;
-        save_checkpoint(&run_dir.join("model.safetensors"), &st.model, cfg, acc)?;
+        let model = run_dir.join("model.safetensors");
+        save_checkpoint(&model, &st.model, cfg, acc)?;
+        model_sha256 = file_sha256(&model)?;
     }
     // Every shard is on disk before rank 0 declares the epoch done.
     let g = st.strategy.group();
@@ -185,6 +236,8 @@ fn save_epoch(st: &RankState, cfg: &TrainConfig, run_dir: &Path, log: &MetricsLo
             rng_state: ferrite_core::Runtime::global().rng_state(),
             world_size: st.strategy.world_size(),
             strategy: cfg.parallel.strategy_name(),
+            run_id,
+            model_sha256,
         };
         progress.save(run_dir)?;
     }
