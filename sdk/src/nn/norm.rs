@@ -13,7 +13,9 @@ use crate::tensor::{Host, Tensor};
 /// `running_var [C]` (ones) and `num_batches_tracked` (0-d i64, as PyTorch, so PyTorch state
 /// dicts load strictly). In training the batch statistics normalise and the running statistics
 /// are updated `(1−momentum)·old + momentum·batch` (unbiased variance), written **in place**
-/// into the same buffer tensors; in eval the running statistics normalise.
+/// into the same buffer tensors; in eval the running statistics normalise. As in PyTorch the
+/// buffers never receive gradients, and in training [`F::batch_norm`] keeps them out of the
+/// autograd graph, so `backward` after that in-place update is valid.
 ///
 /// # Examples
 ///
