@@ -55,7 +55,13 @@ pub fn train_epoch(st: &mut RankState, cfg: &TrainConfig, epoch: u32, lr: f64) -
     let samplers: Vec<DistributedSampler> = st
         .data
         .iter()
-        .map(|d| DistributedSampler::new(d.len(split::TRAIN), world, rank, cfg.seed ^ 0xD1B5_4A32_D192_ED03, true))
+        .enumerate()
+        // One order per input size: the same permutation for every size would show each
+        // image at both sizes in back-to-back steps.
+        .map(|(i, d)| {
+            let seed = cfg.seed ^ 0xD1B5_4A32_D192_ED03 ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            DistributedSampler::new(d.len(split::TRAIN), world, rank, seed, true)
+        })
         .collect::<Result<_, String>>()
         .map_err(anyhow::Error::msg)?;
     for (d, s) in st.data.iter().zip(&samplers) {
