@@ -77,6 +77,25 @@ pub fn plugin_path(crate_name: &str) -> PathBuf {
         .expect("plugin built")
 }
 
+/// The `ferrite` binary beside this test's target dir, built once per test binary (the tests
+/// crate cannot depend on a binary, so cargo does not build it for us).
+pub fn ferrite_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = target_dir();
+            let profile = dir.file_name().and_then(|s| s.to_str()).unwrap_or("debug").to_string();
+            let mut cmd = std::process::Command::new(env!("CARGO"));
+            cmd.args(["build", "-q", "-p", "ferrite-host"]).current_dir(workspace_root());
+            if profile != "debug" {
+                cmd.args(["--profile", &profile]);
+            }
+            assert!(cmd.status().expect("run cargo build").success(), "building ferrite failed");
+            dir.join("ferrite")
+        })
+        .clone()
+}
+
 /// Root of the workspace.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()

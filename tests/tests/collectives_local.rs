@@ -1,27 +1,9 @@
 //! `ferrite collectives --comm comm.local`: three ranks as threads of one process, checked
 //! against the definitions of every collective; a rank that leaves is a clear error.
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
-/// The `ferrite` binary beside this test's target dir, built once per test binary.
-fn ferrite_bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = ferrite_tests::target_dir();
-            let profile = dir.file_name().and_then(|s| s.to_str()).unwrap_or("debug").to_string();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "-q", "-p", "ferrite-host"]).current_dir(ferrite_tests::workspace_root());
-            if profile != "debug" {
-                cmd.args(["--profile", &profile]);
-            }
-            assert!(cmd.status().expect("run cargo build").success(), "building ferrite failed");
-            dir.join("ferrite")
-        })
-        .clone()
-}
+use ferrite_tests::ferrite_bin;
 
 fn collectives(args: &[&str]) -> (bool, String) {
     let plugin = ferrite_tests::plugin_path("ferrite-comm-local");

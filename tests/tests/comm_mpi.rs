@@ -3,29 +3,10 @@
 //! job with a clear error instead of a hang. Needs Open MPI (`.ci/run` installs it).
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The `ferrite` binary beside this test's target dir, built once per test binary (the tests
-/// crate cannot depend on a binary, so cargo does not build it for us).
-fn ferrite_bin() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = ferrite_tests::target_dir();
-            let profile = dir.file_name().and_then(|s| s.to_str()).unwrap_or("debug").to_string();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "-q", "-p", "ferrite-host"]).current_dir(ferrite_tests::workspace_root());
-            if profile != "debug" {
-                cmd.args(["--profile", &profile]);
-            }
-            assert!(cmd.status().expect("run cargo build").success(), "building ferrite failed");
-            dir.join("ferrite")
-        })
-        .clone()
-}
+use ferrite_tests::ferrite_bin;
 
 /// `mpirun -np 2 ferrite collectives --comm comm.mpi <args>` (as root too), killed if it runs
 /// past `limit`; returns (exit success, stdout + stderr, elapsed).

@@ -67,26 +67,15 @@ fn make_optimizer(cfg: &TrainConfig, params: Vec<ferrite_sdk::Tensor>) -> Result
 
 /// Interleaved training batches of one epoch: `(dataset index, sample indices)`.
 fn epoch_plan(data: &[HostedDataset], batch_size: usize, rng: &mut Rng) -> Vec<(usize, Vec<u64>)> {
-    let mut per_size: Vec<std::vec::IntoIter<Vec<u64>>> = data
+    let per_size = data
         .iter()
         .map(|d| {
             let mut idx: Vec<u64> = (0..d.len(split::TRAIN) as u64).collect();
             rng.shuffle(&mut idx);
-            idx.chunks(batch_size).map(|c| c.to_vec()).collect::<Vec<_>>().into_iter()
+            idx.chunks(batch_size).map(|c| c.to_vec()).collect()
         })
         .collect();
-    let mut plan = Vec::new();
-    loop {
-        let before = plan.len();
-        for (i, it) in per_size.iter_mut().enumerate() {
-            if let Some(b) = it.next() {
-                plan.push((i, b));
-            }
-        }
-        if plan.len() == before {
-            return plan;
-        }
-    }
+    crate::distributed::plan::interleave(per_size)
 }
 
 /// Runs the whole training described by `cfg` (plugins must be loaded).

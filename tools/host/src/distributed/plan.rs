@@ -8,14 +8,17 @@ use ferrite_sdk::distributed::DistributedSampler;
 /// rank gets the same number of batches of each size in the same order (the collectives of
 /// every step must line up).
 pub fn rank_plan(samplers: &[DistributedSampler], epoch: u64, batch_size: usize) -> Vec<(usize, Vec<u64>)> {
-    let mut per_size: Vec<std::vec::IntoIter<Vec<u64>>> = samplers
-        .iter()
-        .map(|s| s.indices(epoch).chunks(batch_size).map(|c| c.to_vec()).collect::<Vec<_>>().into_iter())
-        .collect();
+    interleave(samplers.iter().map(|s| s.indices(epoch).chunks(batch_size).map(|c| c.to_vec()).collect()).collect())
+}
+
+/// Round-robin over input sizes (SPP-net's multi-size training: one batch of each size in
+/// turn) until every size's batches are used: `(size index, batch)`.
+pub fn interleave(per_size: Vec<Vec<Vec<u64>>>) -> Vec<(usize, Vec<u64>)> {
+    let mut iters: Vec<std::vec::IntoIter<Vec<u64>>> = per_size.into_iter().map(Vec::into_iter).collect();
     let mut plan = Vec::new();
     loop {
         let before = plan.len();
-        for (i, it) in per_size.iter_mut().enumerate() {
+        for (i, it) in iters.iter_mut().enumerate() {
             if let Some(b) = it.next() {
                 plan.push((i, b));
             }
