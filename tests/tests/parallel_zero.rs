@@ -98,3 +98,41 @@ fn zero_resume_from_sharded_state_matches_an_uninterrupted_run_step_for_step() {
         }
     }
 }
+
+#[test]
+fn loss_scaling_skips_an_overflowing_step_on_every_rank_and_unscales_exactly() {
+    let host = setup();
+    let init = snapshot(&model(host));
+    let (_, opt) = sgd();
+    for (name, cfg) in [("parallel.ddp", opt.to_string()), ("parallel.zero", zero_config(3, opt))] {
+        let plain = train_replicas(replicas(host, name, &cfg, 2, &init), 2, 1, 1);
+        let results = run_ranks(replicas(host, name, &cfg, 2, &init), |mut r: Replica| {
+            let host = ferrite_core::host();
+            let rank = r.strategy.rank();
+            r.strategy.setup(&r.model)?;
+            let (x, y) = batch(host, 0, 2 * B);
+            let (xs, ys) = (rows(&x, rank * B, rank * B + B), rows(&y, rank * B, rank * B + B));
+            // An overflowing scale on rank 0 only: both ranks must skip.
+            r.strategy.pre_forward()?;
+            loss_backward(&mut r.model, &xs, &ys, if rank == 0 { 1e300 } else { 1.0 });
+            r.strategy.post_backward()?;
+            let skipped = r.strategy.unscale_grads(1.0)?;
+            r.strategy.zero_grad();
+            // A power-of-two scale unscales exactly: the step equals the unscaled one.
+            r.strategy.pre_forward()?;
+            loss_backward(&mut r.model, &xs, &ys, 1024.0);
+            r.strategy.post_backward()?;
+            let clean = r.strategy.unscale_grads(1.0 / 1024.0)?;
+            r.strategy.step()?;
+            r.strategy.zero_grad();
+            r.strategy.pre_forward()?;
+            Ok((skipped, clean, snapshot(&r.model)))
+        });
+        for (rank, res) in results.into_iter().enumerate() {
+            let (skipped, clean, params) = res.unwrap();
+            assert!(skipped, "{name} rank {rank}: the overflow must be seen on every rank");
+            assert!(!clean, "{name} rank {rank}");
+            assert_eq!(params, plain[rank], "{name} rank {rank}: scaled step differs from the plain one");
+        }
+    }
+}

@@ -91,6 +91,15 @@ pub trait StrategyObj: Send {
     /// One line: strategy, stage, bucket size, optimizer.
     #[sabi(last_prefix_field)]
     fn describe(&self) -> RString;
+    /// Dynamic loss scaling (f16 mixed precision): after `post_backward`, multiplies the
+    /// gradients the next `step` will use by `inv_scale` and returns whether any of them is
+    /// inf or NaN on any rank — the same answer on every rank, so all skip or all step
+    /// (`GradScaler.unscale_` + its inf check, made collective). Added in ABI 1.1 after the
+    /// prefix: a strategy that does not override it refuses loss scaling.
+    fn unscale_grads(&mut self, inv_scale: f64) -> RResult<bool, RString> {
+        let _ = inv_scale;
+        RResult::RErr("this strategy does not implement loss scaling (unscale_grads)".into())
+    }
 }
 
 /// An owned strategy trait object.

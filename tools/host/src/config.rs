@@ -315,9 +315,6 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.parallel.validate().map_err(ConfigError::Invalid)?;
-        if self.parallel.enabled() && self.precision == crate::precision::Precision::F16 {
-            return bad("precision = \"f16\" needs dynamic loss scaling, which the parallel strategies do not implement; use \"bf16\" with --parallel".into());
-        }
         if let Some(name) = &self.name {
             if name.is_empty()
                 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))

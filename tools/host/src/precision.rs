@@ -96,3 +96,61 @@ impl MixedPrecision {
         self.scaler.get_scale()
     }
 }
+
+/// Dynamic loss scaling for parallel runs, where the strategy owns the optimizer: the host
+/// scales the loss, the strategy unscales and inf-checks the synchronised gradients
+/// (`unscale_grads`), and this tracks the scale with `torch.amp.GradScaler`'s rule and
+/// defaults (start 2^16, halve on overflow and skip the step, double after 2000 clean steps).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossScale {
+    /// Current scale.
+    pub scale: f64,
+    /// Clean steps since the last change.
+    pub growth_tracker: u64,
+}
+
+impl LossScale {
+    /// PyTorch's defaults.
+    pub fn new() -> LossScale {
+        let c = GradScalerConfig::default();
+        LossScale { scale: c.init_scale, growth_tracker: 0 }
+    }
+
+    /// Records one step's outcome: `found_inf` halves the scale (the step was skipped).
+    pub fn update(&mut self, found_inf: bool) {
+        let c = GradScalerConfig::default();
+        if found_inf {
+            self.scale *= c.backoff_factor;
+            self.growth_tracker = 0;
+        } else {
+            self.growth_tracker += 1;
+            if self.growth_tracker == c.growth_interval {
+                self.scale *= c.growth_factor;
+                self.growth_tracker = 0;
+            }
+        }
+    }
+}
+
+impl Default for LossScale {
+    fn default() -> Self {
+        LossScale::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_scale_halves_on_overflow_and_grows_after_the_interval() {
+        let mut s = LossScale::new();
+        assert_eq!(s.scale, 65536.0);
+        s.update(true);
+        assert_eq!((s.scale, s.growth_tracker), (32768.0, 0));
+        for _ in 0..2000 {
+            s.update(false);
+        }
+        assert_eq!((s.scale, s.growth_tracker), (65536.0, 0));
+    }
+}

@@ -36,6 +36,18 @@ fn to_abi<T>(r: Result<T>) -> RResult<T, RString> {
     }
 }
 
+/// Multiplies each parameter's `.grad` by `inv_scale`; true if any result is inf or NaN.
+pub fn unscale(host: &Host, params: &[Tensor], inv_scale: f64) -> Result<bool> {
+    let mut found_inf = false;
+    for p in params {
+        let Some(g) = p.grad() else { continue };
+        let unscaled = host.no_grad(|| g.mul_scalar(inv_scale))?;
+        found_inf |= unscaled.to_vec_f64()?.iter().any(|v| !v.is_finite());
+        p.set_grad(Some(&unscaled))?;
+    }
+    Ok(found_inf)
+}
+
 /// Broadcasts every tensor from rank 0, all queued before the first wait.
 fn broadcast_all(group: &ProcessGroup, tensors: &[(String, Tensor)]) -> Result<()> {
     let works: Vec<Work> = tensors.iter().map(|(_, t)| group.broadcast(t, 0)).collect::<Result<_>>()?;
@@ -163,6 +175,16 @@ impl StrategyObj for Ddp {
         })
         .to_string()
         .into()
+    }
+
+    fn unscale_grads(&mut self, inv_scale: f64) -> RResult<bool, RString> {
+        // After post_backward every rank holds the same averaged gradients, so the local
+        // answer is already the same everywhere.
+        let r = (|| -> Result<bool> {
+            let Some(o) = &self.optimizer else { ferrite_sdk::bail!("parallel.ddp: setup() was not called") };
+            unscale(&self.host, o.params(), inv_scale)
+        })();
+        to_abi(r)
     }
 
     fn describe(&self) -> RString {

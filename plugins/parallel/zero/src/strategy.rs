@@ -315,6 +315,26 @@ impl StrategyObj for Zero {
         .into()
     }
 
+    fn unscale_grads(&mut self, inv_scale: f64) -> RResult<bool, RString> {
+        let (host, group) = (self.host, self.group);
+        let r = (|| -> Result<bool> {
+            let r = self.ready()?;
+            let mut found = 0.0f32;
+            if let Some(g) = r.master.grad() {
+                let unscaled = host.no_grad(|| g.mul_scalar(inv_scale))?;
+                if unscaled.to_vec_f64()?.iter().any(|v| !v.is_finite()) {
+                    found = 1.0;
+                }
+                r.master.set_grad(Some(&unscaled))?;
+            }
+            // Each rank sees only its shard: agree, so every rank skips or steps together.
+            let flag = host.from_slice(&[found], &[1])?;
+            group.all_reduce(&flag, ReduceOp::Max)?.wait()?;
+            Ok(flag.to_vec::<f32>()?[0] > 0.0)
+        })();
+        to_abi(r)
+    }
+
     fn describe(&self) -> RString {
         let shard = self.ready.as_ref().map_or(0, |r| r.layout.shard);
         format!(

@@ -9,7 +9,7 @@ use std::path::Path;
 pub const FILE: &str = "progress.json";
 
 /// The state saved after every epoch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     /// Last finished epoch (1-based).
     pub epoch: u32,
@@ -23,6 +23,9 @@ pub struct Progress {
     pub run_id: u64,
     /// SHA-256 (hex) of `model.safetensors` as written after this epoch.
     pub model_sha256: String,
+    /// f16 dynamic loss scale and its growth tracker (absent for other precisions).
+    #[serde(default)]
+    pub loss_scale: Option<(f64, u64)>,
 }
 
 impl Progress {
@@ -54,7 +57,7 @@ mod tests {
     fn round_trip_and_errors() {
         let dir = std::env::temp_dir().join(format!("ferrite-progress-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let p = Progress { epoch: 3, rng_state: 42, world_size: 2, strategy: "parallel.zero".into(), run_id: 7, model_sha256: "ab".into() };
+        let p = Progress { epoch: 3, rng_state: 42, world_size: 2, strategy: "parallel.zero".into(), run_id: 7, model_sha256: "ab".into(), loss_scale: Some((1024.0, 3)) };
         p.save(&dir).unwrap();
         assert_eq!(Progress::load(&dir).unwrap(), p);
         std::fs::write(dir.join(FILE), "{").unwrap();

@@ -2,6 +2,7 @@
 
 use super::plan::rank_plan;
 use super::strategy::HostedStrategy;
+use crate::precision::{LossScale, Precision};
 use crate::config::TrainConfig;
 use crate::evaluate::{batch_stats, evaluate};
 use crate::hosted::{HostedDataset, HostedModel};
@@ -22,6 +23,8 @@ pub struct RankState {
     pub data: Vec<HostedDataset>,
     /// The strategy (owns the optimizer and the process group).
     pub strategy: HostedStrategy,
+    /// Dynamic loss scale (f16 mixed precision only).
+    pub loss_scale: Option<LossScale>,
 }
 
 impl RankState {
@@ -37,7 +40,8 @@ impl RankState {
             .iter()
             .map(|&s| Ok(HostedDataset::new(s, rt.create_dataset(&cfg.dataset, &cfg.dataset_config_toml(s))?, host)))
             .collect::<Result<_>>()?;
-        Ok(RankState { model, data, strategy })
+        let loss_scale = (cfg.precision == Precision::F16).then(LossScale::new);
+        Ok(RankState { model, data, strategy, loss_scale })
     }
 }
 
@@ -96,7 +100,11 @@ pub fn train_epoch(st: &mut RankState, cfg: &TrainConfig, epoch: u32, lr: f64) -
             let lv = loss.item()?;
             anyhow::ensure!(lv.is_finite(), "training diverged at epoch {epoch} (loss is {lv}); lower the learning rate");
             // k micro-batches of b samples = one batch of k·b: average, not sum.
-            let scaled = if step.len() > 1 { loss.mul_scalar(1.0 / step.len() as f64)? } else { loss };
+            let mut factor = 1.0 / step.len() as f64;
+            if let Some(ls) = &st.loss_scale {
+                factor *= ls.scale; // f16: keep small gradients representable
+            }
+            let scaled = if factor != 1.0 { loss.mul_scalar(factor)? } else { loss };
             scaled.backward()?;
             st.strategy.post_backward()?;
             let (l, c) = host.no_grad(|| batch_stats(&logits.detach(), &y))?;
@@ -105,7 +113,17 @@ pub fn train_epoch(st: &mut RankState, cfg: &TrainConfig, epoch: u32, lr: f64) -
             s.1 += c;
             s.2 += idx.len();
         }
-        st.strategy.step()?;
+        match st.loss_scale.as_mut() {
+            Some(ls) => {
+                // Skipped on every rank alike when any rank's gradients overflowed.
+                let found_inf = st.strategy.unscale_grads(1.0 / ls.scale)?;
+                if !found_inf {
+                    st.strategy.step()?;
+                }
+                ls.update(found_inf);
+            }
+            None => st.strategy.step()?,
+        }
         st.strategy.zero_grad();
     }
     Ok(sums)

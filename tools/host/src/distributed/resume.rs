@@ -51,6 +51,9 @@ pub fn load_model(st: &mut RankState, cfg: &TrainConfig, run_dir: &Path) -> Resu
         Ok(())
     })?;
     host.manual_seed(progress.rng_state);
+    if let (Some(ls), Some((scale, growth_tracker))) = (st.loss_scale.as_mut(), progress.loss_scale) {
+        *ls = crate::precision::LossScale { scale, growth_tracker };
+    }
     Ok(progress)
 }
 

@@ -103,6 +103,15 @@ impl HostedStrategy {
         call!(self.inner.step())
     }
 
+    /// Dynamic loss scaling: multiplies the gradients by `inv_scale`; true if any rank found
+    /// an inf or NaN (every rank gets the same answer).
+    ///
+    /// # Errors
+    /// The strategy does not implement loss scaling; communication errors.
+    pub fn unscale_grads(&mut self, inv_scale: f64) -> Result<bool> {
+        call!(self.inner.unscale_grads(inv_scale))
+    }
+
     /// Clears gradients.
     pub fn zero_grad(&mut self) {
         self.inner.zero_grad()

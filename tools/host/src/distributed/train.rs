@@ -238,6 +238,7 @@ fn save_epoch(st: &RankState, cfg: &TrainConfig, run_dir: &Path, log: &MetricsLo
             strategy: cfg.parallel.strategy_name(),
             run_id,
             model_sha256,
+            loss_scale: st.loss_scale.map(|l| (l.scale, l.growth_tracker)),
         };
         progress.save(run_dir)?;
     }
