@@ -37,6 +37,40 @@ pub struct NamedTensor {
     pub tensor: TensorHandle,
 }
 
+impl NamedTensor {
+    /// Hands `(name, tensor)` pairs over the ABI; each tensor's reference goes with it.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn demo(host: ferrite_sdk::Host) -> ferrite_sdk::Result<()> {
+    /// use ferrite_sdk::abi::plugin::NamedTensor;
+    /// use ferrite_sdk::DType;
+    /// let v = NamedTensor::list_into_abi(vec![("b".into(), host.zeros(&[3], DType::F32)?)]);
+    /// // SAFETY: owned handles of this host, just made.
+    /// let back = unsafe { NamedTensor::list_from_abi(&host, v) };
+    /// assert_eq!((back[0].0.as_str(), back[0].1.shape()), ("b", vec![3]));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn list_into_abi(v: Vec<(String, crate::Tensor)>) -> RVec<NamedTensor> {
+        v.into_iter().map(|(n, t)| NamedTensor { name: n.into(), tensor: t.into_raw() }).collect()
+    }
+
+    /// Takes `(name, tensor)` pairs received over the ABI (the inverse of
+    /// [`NamedTensor::list_into_abi`]).
+    ///
+    /// # Safety
+    /// Every handle must be an owned handle of `host`'s table.
+    ///
+    /// # Examples
+    ///
+    /// See [`NamedTensor::list_into_abi`].
+    pub unsafe fn list_from_abi(host: &crate::Host, v: RVec<NamedTensor>) -> Vec<(String, crate::Tensor)> {
+        v.into_iter().map(|n| (n.name.into_string(), crate::Tensor::from_raw(host.api(), n.tensor))).collect()
+    }
+}
+
 /// A model object living in a plugin (ABI-stable trait object).
 ///
 /// # Examples

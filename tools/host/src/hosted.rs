@@ -14,7 +14,7 @@ pub struct HostedModel {
 
 fn named(host: &Host, v: abi_stable::std_types::RVec<ferrite_sdk::abi::plugin::NamedTensor>) -> Vec<(String, Tensor)> {
     // SAFETY: the plugin hands out owned handles from the same host table.
-    v.into_iter().map(|n| (n.name.into_string(), unsafe { Tensor::from_raw(host.api(), n.tensor) })).collect()
+    unsafe { ferrite_sdk::abi::plugin::NamedTensor::list_from_abi(host, v) }
 }
 
 impl HostedModel {

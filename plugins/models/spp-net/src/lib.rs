@@ -76,7 +76,7 @@ impl SppNet {
 }
 
 fn named(v: Vec<(String, Tensor)>) -> RVec<NamedTensor> {
-    v.into_iter().map(|(n, t)| NamedTensor { name: n.into(), tensor: t.into_raw() }).collect()
+    NamedTensor::list_into_abi(v)
 }
 
 impl ModelObj for SppNet {

@@ -26,7 +26,7 @@ pub struct Ddp {
 
 fn take(host: &Host, v: RVec<NamedTensor>) -> Vec<(String, Tensor)> {
     // SAFETY: the host hands over owned handles from its own table.
-    v.into_iter().map(|n| (n.name.into_string(), unsafe { Tensor::from_raw(host.api(), n.tensor) })).collect()
+    unsafe { NamedTensor::list_from_abi(host, v) }
 }
 
 fn to_abi<T>(r: Result<T>) -> RResult<T, RString> {

@@ -19,12 +19,12 @@ pub struct HostedStrategy {
 }
 
 fn to_abi(v: Vec<(String, Tensor)>) -> RVec<NamedTensor> {
-    v.into_iter().map(|(n, t)| NamedTensor { name: n.into(), tensor: t.into_raw() }).collect()
+    NamedTensor::list_into_abi(v)
 }
 
 fn from_abi(host: &Host, v: RVec<NamedTensor>) -> Vec<(String, Tensor)> {
     // SAFETY: owned handles from the same host table.
-    v.into_iter().map(|n| (n.name.into_string(), unsafe { Tensor::from_raw(host.api(), n.tensor) })).collect()
+    unsafe { NamedTensor::list_from_abi(host, v) }
 }
 
 macro_rules! call {
