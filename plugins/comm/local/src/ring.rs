@@ -51,10 +51,11 @@ impl LocalComm {
         let elems = work.len() / size;
         for s in 0..self.world - 1 {
             let out = bytes_of(elems, size, self.world, self.back(s + 1));
-            self.send(head, s, work[out].to_vec())?;
+            self.send(head, s, self.message(&work[out]))?;
             let into = bytes_of(elems, size, self.world, self.back(s + 2));
             let got = self.recv(head, s, into.len())?;
             combine(&mut work[into], &got, dtype, op).map_err(|e| self.fail(head, e))?;
+            self.recycle(got);
         }
         Ok(())
     }
@@ -66,10 +67,11 @@ impl LocalComm {
         let elems = buf.len() / size;
         for s in 0..self.world - 1 {
             let out = bytes_of(elems, size, self.world, self.back(s));
-            self.send(head, first_step + s, buf[out].to_vec())?;
+            self.send(head, first_step + s, self.message(&buf[out]))?;
             let into = bytes_of(elems, size, self.world, self.back(s + 1));
             let got = self.recv(head, first_step + s, into.len())?;
             buf[into].copy_from_slice(&got);
+            self.recycle(got);
         }
         Ok(())
     }
