@@ -197,12 +197,7 @@ impl Runtime {
 
     /// Builds a model by exported name from the most recently loaded plugin exporting it.
     pub fn create_model(&self, name: &str, config_toml: &str) -> Result<ModelBox> {
-        let plugins = self.plugins();
-        let desc = plugins.iter().rev().flat_map(|p| p.models.iter()).find(|m| m.name.as_str() == name).copied();
-        let Some(desc) = desc else {
-            let known: Vec<String> = plugins.iter().flat_map(|p| p.models.iter().map(|m| m.name.to_string())).collect();
-            return Err(CoreError::Invalid(format!("no loaded plugin exports model `{name}` (loaded models: {})", list_or_none(&known))));
-        };
+        let desc = find_export(&self.plugins(), |p| p.models, |d| d.name.as_str(), name, "model", "loaded models")?;
         (desc.create)(crate::host_api::host_api(), config_toml.into())
             .into_result()
             .map_err(|e| CoreError::Invalid(format!("{name}: {e}")))
@@ -210,12 +205,7 @@ impl Runtime {
 
     /// Builds a dataset by exported name.
     pub fn create_dataset(&self, name: &str, config_toml: &str) -> Result<DatasetBox> {
-        let plugins = self.plugins();
-        let desc = plugins.iter().rev().flat_map(|p| p.datasets.iter()).find(|m| m.name.as_str() == name).copied();
-        let Some(desc) = desc else {
-            let known: Vec<String> = plugins.iter().flat_map(|p| p.datasets.iter().map(|m| m.name.to_string())).collect();
-            return Err(CoreError::Invalid(format!("no loaded plugin exports dataset `{name}` (loaded datasets: {})", list_or_none(&known))));
-        };
+        let desc = find_export(&self.plugins(), |p| p.datasets, |d| d.name.as_str(), name, "dataset", "loaded datasets")?;
         (desc.create)(crate::host_api::host_api(), config_toml.into())
             .into_result()
             .map_err(|e| CoreError::Invalid(format!("{name}: {e}")))
@@ -227,12 +217,7 @@ impl Runtime {
     /// # Errors
     /// No loaded plugin exports `name`; the backend refused the config.
     pub fn create_comm(&self, name: &str, config_toml: &str) -> Result<Vec<CommBox>> {
-        let plugins = self.plugins();
-        let desc = plugins.iter().rev().flat_map(|p| p.comms.iter()).find(|m| m.name.as_str() == name).copied();
-        let Some(desc) = desc else {
-            let known: Vec<String> = plugins.iter().flat_map(|p| p.comms.iter().map(|m| m.name.to_string())).collect();
-            return Err(CoreError::Invalid(format!("no loaded plugin exports comm backend `{name}` (loaded: {})", list_or_none(&known))));
-        };
+        let desc = find_export(&self.plugins(), |p| p.comms, |d| d.name.as_str(), name, "comm backend", "loaded")?;
         (desc.create)(crate::host_api::host_api(), config_toml.into())
             .into_result()
             .map(|v| v.into_iter().collect())
@@ -245,12 +230,7 @@ impl Runtime {
     /// # Errors
     /// No loaded plugin exports `name`; the strategy refused the config.
     pub fn create_strategy(&self, name: &str, group: &Arc<ProcessGroup>, config_toml: &str) -> Result<StrategyBox> {
-        let plugins = self.plugins();
-        let desc = plugins.iter().rev().flat_map(|p| p.parallels.iter()).find(|m| m.name.as_str() == name).copied();
-        let Some(desc) = desc else {
-            let known: Vec<String> = plugins.iter().flat_map(|p| p.parallels.iter().map(|m| m.name.to_string())).collect();
-            return Err(CoreError::Invalid(format!("no loaded plugin exports parallel strategy `{name}` (loaded: {})", list_or_none(&known))));
-        };
+        let desc = find_export(&self.plugins(), |p| p.parallels, |d| d.name.as_str(), name, "parallel strategy", "loaded")?;
         (desc.create)(crate::host_api::host_api(), crate::comm::group_ref(group), config_toml.into())
             .into_result()
             .map_err(|e| CoreError::Invalid(format!("{name}: {e}")))
@@ -408,6 +388,23 @@ fn join_versions(v: &[u32]) -> String {
     } else {
         v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
     }
+}
+
+/// The factory exported as `name` by the most recently loaded plugin that has one, or an
+/// error naming what is loaded (`what`: "model", "dataset", ...).
+fn find_export<D: Copy + 'static>(
+    plugins: &[LoadedPlugin],
+    list: impl Fn(&LoadedPlugin) -> &'static [D],
+    name_of: impl Fn(&D) -> &str,
+    name: &str,
+    what: &str,
+    loaded: &str,
+) -> Result<D> {
+    if let Some(d) = plugins.iter().rev().flat_map(|p| list(p).iter()).find(|d| name_of(d) == name) {
+        return Ok(*d);
+    }
+    let known: Vec<String> = plugins.iter().flat_map(|p| list(p).iter().map(|d| name_of(d).to_string())).collect();
+    Err(CoreError::Invalid(format!("no loaded plugin exports {what} `{name}` ({loaded}: {})", list_or_none(&known))))
 }
 
 fn list_or_none(v: &[String]) -> String {
