@@ -215,6 +215,8 @@ pub fn call_op(id: u32, inputs: &[Option<Tensor>], attrs: &[AttrValue]) -> Resul
     // Shape function and kernel of the same provider: schemas agree, shape rules may not.
     let provider = op.providers[slot.provider].desc;
     let outputs = {
+        // Released (sharded) inputs are fetched, and hooked ones pinned, while the kernel runs.
+        let _pins = crate::tensor::fetch::materialize(inputs.iter().flatten(), |i| format!("{name}: input {i}"))?;
         // Ops a kernel calls back into the host (composites) run as written, not re-cast.
         let _no_autocast = crate::autocast::Suspend::new();
         run_forward(provider, &slot.entry, inputs, &attrs)?

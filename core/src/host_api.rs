@@ -9,7 +9,7 @@ use crate::ops;
 use crate::runtime::Runtime;
 use crate::tensor::Tensor;
 use abi_stable::std_types::{RStr, RString};
-use ferrite_sdk::abi::host::{AutocastState, CustomBackward, GradHook, HostApi, TensorHandle};
+use ferrite_sdk::abi::host::{AutocastState, CustomBackward, FetchHook, GradHook, HostApi, TensorHandle};
 use ferrite_sdk::abi::kernel::{status, AttrValue};
 use ferrite_sdk::abi::view::TensorMeta;
 use ferrite_sdk::abi::{ABI_MAJOR, ABI_MINOR};
@@ -268,9 +268,44 @@ extern "C" fn autocast_state() -> AutocastState {
     crate::autocast::state()
 }
 extern "C" fn storage_release(h: TensorHandle) -> i32 {
+    let mut pinned = false;
     // SAFETY: the table's contract: nothing uses the storage meanwhile.
-    guard(|| unsafe {
-        t(h)?.0.storage.release();
+    let code = guard(|| unsafe {
+        pinned = !t(h)?.0.storage.release();
+        Ok(())
+    });
+    if code == status::OK && pinned {
+        ferrite_sdk::abi::host::STORAGE_IN_USE
+    } else {
+        code
+    }
+}
+
+extern "C" fn storage_set_fetch(h: TensorHandle, hook: FetchHook) -> i32 {
+    // Owned at once, so the plugin's state is freed on every path.
+    let mut hook = Some(hook);
+    let code = guard(|| {
+        let x = unsafe { t(h)? };
+        x.0.storage.set_fetch(hook.take().expect("taken once"));
+        Ok(())
+    });
+    if let Some(h) = hook {
+        (h.drop_user)(h.user);
+    }
+    code
+}
+
+extern "C" fn register_post_accumulate_hook(h: TensorHandle, hook: GradHook) -> i32 {
+    guard(|| {
+        let x = unsafe { t(h)? };
+        let hook = Arc::new(Hook(hook));
+        let mut m = x.meta();
+        if !m.requires_grad || m.grad_fn.is_some() {
+            return Err(CoreError::Invalid(
+                "post-accumulate gradient hooks can only be registered on leaf tensors that require grad".into(),
+            ));
+        }
+        m.post_accumulate_hooks.push(hook);
         Ok(())
     })
 }
@@ -354,6 +389,8 @@ static HOST_API: HostApi = HostApi {
     storage_release,
     storage_restore,
     storage_is_released,
+    storage_set_fetch,
+    register_post_accumulate_hook,
 };
 
 /// The host table handed to plugins and sdk users.

@@ -7,7 +7,7 @@
 //! `add sub mul div neg sqrt relu ge where linear` with scalar broadcasting. No autograd.
 
 use crate::abi::dtype::{DType, Device};
-use crate::abi::host::{view_kind, AutocastState, CustomBackward, GradHook, HostApi, TensorHandle};
+use crate::abi::host::{view_kind, AutocastState, CustomBackward, FetchHook, GradHook, HostApi, TensorHandle};
 use crate::abi::kernel::{status, AttrValue};
 use crate::abi::view::TensorMeta;
 use crate::tensor::Host;
@@ -375,6 +375,14 @@ extern "C" fn autocast_state() -> AutocastState {
 extern "C" fn no_storage(_: TensorHandle) -> i32 {
     status::FAILED
 }
+extern "C" fn storage_set_fetch(_: TensorHandle, hook: FetchHook) -> i32 {
+    (hook.drop_user)(hook.user);
+    fail("fake host: no storage release")
+}
+extern "C" fn register_post_accumulate_hook(_: TensorHandle, hook: GradHook) -> i32 {
+    (hook.drop_user)(hook.user);
+    fail("fake host: no autograd")
+}
 extern "C" fn storage_is_released(_: TensorHandle) -> bool {
     false
 }
@@ -429,6 +437,8 @@ static API: HostApi = HostApi {
     storage_release: no_storage,
     storage_restore: no_storage,
     storage_is_released,
+    storage_set_fetch,
+    register_post_accumulate_hook,
 };
 
 /// The fake host.

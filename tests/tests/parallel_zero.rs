@@ -72,7 +72,7 @@ fn run_steps(reps: Vec<(u32, Replica)>, world: usize, from: usize, to: usize, lo
         }
         let state: Vec<(String, Vec<f32>)> =
             r.strategy.state_dict()?.into_iter().map(|(n, t)| (n, t.to_dtype(ferrite_sdk::DType::F32).unwrap().to_vec::<f32>().unwrap())).collect();
-        r.strategy.pre_forward()?;
+        r.strategy.summon_full_params()?;
         Ok((state, snapshot(&r.model)))
     });
     results.into_iter().map(|r| r.unwrap()).collect()
@@ -125,7 +125,7 @@ fn loss_scaling_skips_an_overflowing_step_on_every_rank_and_unscales_exactly() {
             let clean = r.strategy.unscale_grads(1.0 / 1024.0)?;
             r.strategy.step()?;
             r.strategy.zero_grad();
-            r.strategy.pre_forward()?;
+            r.strategy.summon_full_params()?;
             Ok((skipped, clean, snapshot(&r.model)))
         });
         for (rank, res) in results.into_iter().enumerate() {

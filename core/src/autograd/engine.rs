@@ -47,12 +47,23 @@ fn accumulate_leaf(leaf: &Tensor, g: Tensor) -> Result<()> {
             leaf.shape()
         )));
     }
-    let mut m = leaf.meta();
-    let new = match m.grad.take() {
-        Some(old) => add_grads(&old, &g)?,
-        None => g.cast(leaf.dtype())?,
+    let post = {
+        let mut m = leaf.meta();
+        let new = match m.grad.take() {
+            Some(old) => add_grads(&old, &g)?,
+            None => g.cast(leaf.dtype())?,
+        };
+        m.grad = Some(new);
+        m.post_accumulate_hooks.clone()
     };
-    m.grad = Some(new);
+    // Outside the lock: the hooks read and take `.grad`.
+    for h in post {
+        let out = (h.0.call)(h.0.user, borrow_handle(leaf));
+        if !out.is_null() {
+            // SAFETY: an owned handle from the host table; the result is ignored by contract.
+            drop(unsafe { take_handle(out) });
+        }
+    }
     Ok(())
 }
 

@@ -29,6 +29,9 @@ pub struct AutogradMeta {
     pub output_nr: usize,
     /// Hooks run on this leaf's incoming gradient before accumulation.
     pub hooks: Vec<Arc<Hook>>,
+    /// Hooks run on this leaf after a gradient was accumulated into `grad`
+    /// (`register_post_accumulate_grad_hook`).
+    pub post_accumulate_hooks: Vec<Arc<Hook>>,
 }
 
 thread_local! {

@@ -217,21 +217,22 @@ impl Node {
         grads: &[Tensor],
         needs: &[bool],
     ) -> Result<Vec<Option<Tensor>>> {
+        let saved_in: Vec<Option<&Tensor>> = saved
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.as_ref().map(|s| s.get(&self.name, &format!("input {i}"))).transpose())
+            .collect::<Result<_>>()?;
+        let saved_out: Vec<&Tensor> =
+            saved.outputs.iter().enumerate().map(|(i, s)| s.get(&self.name, &format!("output {i}"))).collect::<Result<_>>()?;
+        // Sharded parameters released since the forward are fetched again (ZeRO-3 backward).
+        let name = &self.name;
+        let _pins = crate::tensor::fetch::materialize(saved_in.iter().flatten().copied().chain(saved_out.iter().copied()), |i| {
+            format!("backward of {name}: saved tensor {i}")
+        })?;
         let mut inputs: Vec<TensorView> = grads.iter().map(|g| g.view()).collect();
-        let mut keep: Vec<&Tensor> = Vec::new();
-        for (i, s) in saved.inputs.iter().enumerate() {
-            match s {
-                Some(s) => {
-                    let t = s.get(&self.name, &format!("input {i}"))?;
-                    inputs.push(t.view());
-                    keep.push(t);
-                }
-                None => inputs.push(TensorView::ABSENT),
-            }
-        }
-        for (i, s) in saved.outputs.iter().enumerate() {
-            inputs.push(s.get(&self.name, &format!("output {i}"))?.view());
-        }
+        inputs.extend(saved_in.iter().map(|t| t.map_or(TensorView::ABSENT, |t| t.view())));
+        inputs.extend(saved_out.iter().map(|t| t.view()));
         let mut outs: Vec<Option<Tensor>> = Vec::with_capacity(needs.len());
         for (i, &need) in needs.iter().enumerate() {
             outs.push(match (&self.input_meta[i], need) {

@@ -2,6 +2,7 @@
 //! (reshape, permute, transpose, slice, expand) are free. Autograd metadata lives beside it.
 
 pub mod copy;
+pub mod fetch;
 pub mod storage;
 pub mod views;
 

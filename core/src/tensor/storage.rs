@@ -4,7 +4,8 @@
 
 use crate::alloc::{self, Block};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub use crate::alloc::os::ALIGN;
 pub use crate::alloc::{stats, AllocStats};
@@ -41,6 +42,13 @@ pub struct Storage {
     released: AtomicBool,
     /// Bumped by every in-place write; autograd compares it with the value seen at save time.
     pub version: AtomicU64,
+    /// Running kernels that read this storage (see [`super::fetch`]): a pinned storage is
+    /// not released.
+    pub(crate) pins: AtomicUsize,
+    /// Restores the storage on demand when an op reads it released (ZeRO-3 gather).
+    pub(crate) fetch: Mutex<Option<Arc<super::fetch::FetchHookBox>>>,
+    /// Whether `fetch` is set (read on every op input without taking the lock).
+    pub(crate) has_fetch: AtomicBool,
 }
 
 // SAFETY: the memory is plain bytes; concurrent writes are the caller's responsibility, as with
@@ -54,7 +62,15 @@ impl Storage {
     /// shape is an error for the caller instead of an abort.
     pub fn zeroed(nbytes: usize) -> Option<Storage> {
         let block = if nbytes == 0 { None } else { Some(alloc::global().allocate(nbytes)?) };
-        Some(Storage { block: UnsafeCell::new(block), nbytes, released: AtomicBool::new(false), version: AtomicU64::new(0) })
+        Some(Storage {
+            block: UnsafeCell::new(block),
+            nbytes,
+            released: AtomicBool::new(false),
+            version: AtomicU64::new(0),
+            pins: AtomicUsize::new(0),
+            fetch: Mutex::new(None),
+            has_fetch: AtomicBool::new(false),
+        })
     }
 
     /// Base pointer.
@@ -88,15 +104,21 @@ impl Storage {
     /// `storage().resize_(0)` as used by FSDP). Every tensor sharing this storage becomes
     /// unusable until [`Storage::restore`].
     ///
+    /// Returns `false`, freeing nothing, while a running kernel has the storage pinned.
+    ///
     /// # Safety
     /// Nothing may read or write the storage concurrently or keep a pointer into it.
-    pub unsafe fn release(&self) {
+    pub unsafe fn release(&self) -> bool {
+        if self.pins.load(Ordering::Acquire) > 0 {
+            return false;
+        }
         if self.released.swap(true, Ordering::AcqRel) {
-            return;
+            return true;
         }
         if let Some(b) = (*self.block.get()).take() {
             alloc::global().release(b);
         }
+        true
     }
 
     /// Allocates fresh zeroed memory for a released storage (no-op otherwise). Returns `false`

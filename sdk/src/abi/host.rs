@@ -301,15 +301,62 @@ pub struct HostApi {
     ) -> i32,
     /// Frees the memory of `t`'s storage (shared with all its views), keeping shape and dtype
     /// (`storage().resize_(0)`, as FSDP / ZeRO-3 do with sharded parameters). Any later use of
-    /// a tensor on that storage fails until [`HostApi::storage_restore`]. The caller guarantees
-    /// that nothing uses the storage meanwhile.
+    /// a tensor on that storage fails until [`HostApi::storage_restore`] (or its fetch hook runs).
+    /// The caller guarantees that nothing uses the storage meanwhile; a storage pinned by a
+    /// running kernel is kept and [`STORAGE_IN_USE`] returned (since ABI 1.2).
     pub storage_release: extern "C" fn(t: TensorHandle) -> i32,
     /// Gives a released storage fresh zeroed memory (no-op if not released); fails when memory
     /// is exhausted.
     pub storage_restore: extern "C" fn(t: TensorHandle) -> i32,
     /// Whether `t`'s storage is released.
     pub storage_is_released: extern "C" fn(t: TensorHandle) -> bool,
+    /// ABI 1.2. Installs (or, with `hook.call == None`, removes) the fetch hook of `t`'s
+    /// storage: when an op reads that storage while it is released, the core calls
+    /// `hook.call(hook.user)` first, which must restore the storage with the values it had
+    /// when it was released (ZeRO-3 / FSDP gather on demand). The storage's version is left as
+    /// it was. While a kernel runs, the storages of its hooked inputs are *pinned*:
+    /// [`HostApi::storage_release`] on them reports "in use" instead of freeing.
+    pub storage_set_fetch: extern "C" fn(t: TensorHandle, hook: FetchHook) -> i32,
+    /// ABI 1.2. Registers a hook run on leaf `t` right after a backward pass accumulated into
+    /// its `.grad` (`Tensor.register_post_accumulate_grad_hook`); `call` gets the leaf
+    /// (borrowed) and its return value is ignored (return the null handle).
+    pub register_post_accumulate_hook: extern "C" fn(t: TensorHandle, hook: GradHook) -> i32,
 }
+
+/// [`HostApi::storage_release`]'s status when the storage is pinned by a running kernel
+/// (see [`HostApi::storage_set_fetch`]); nothing was freed.
+pub const STORAGE_IN_USE: i32 = 1;
+
+/// A storage's fetch hook (see [`HostApi::storage_set_fetch`]): `call` restores the released
+/// storage and returns `ROk`, or an error message; `drop_user` frees `user` when the hook is
+/// replaced or the storage is freed.
+///
+/// # Examples
+///
+/// ```
+/// use abi_stable::std_types::{RResult, RString};
+/// use ferrite_sdk::abi::host::FetchHook;
+/// use std::ffi::c_void;
+/// // Safe code uses `Tensor::set_fetch_hook`, which builds this from a closure.
+/// extern "C" fn gather(_user: *mut c_void) -> RResult<(), RString> { RResult::ROk(()) }
+/// extern "C" fn nothing_to_free(_user: *mut c_void) {}
+/// let hook = FetchHook { user: std::ptr::null_mut(), call: Some(gather), drop_user: nothing_to_free };
+/// assert!(hook.call.is_some());
+/// ```
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct FetchHook {
+    /// Opaque state passed back to `call` and `drop_user`.
+    pub user: *mut c_void,
+    /// Restores the storage; `None` removes the storage's hook.
+    pub call: Option<extern "C" fn(user: *mut c_void) -> abi_stable::std_types::RResult<(), RString>>,
+    /// Frees `user`.
+    pub drop_user: extern "C" fn(user: *mut c_void),
+}
+
+// SAFETY: hook state is required to be thread-safe by `Tensor::set_fetch_hook`'s bounds.
+unsafe impl Send for FetchHook {}
+unsafe impl Sync for FetchHook {}
 
 /// A thread's autocast state, as set by [`HostApi::set_autocast`].
 ///

@@ -28,6 +28,6 @@ pub const ABI_MAJOR: u32 = 1;
 /// ```
 /// use ferrite_sdk::abi::{ABI_MAJOR, ABI_MINOR};
 /// // A core of (1, m) loads plugins built for any minor <= m of major 1.
-/// assert!((ABI_MAJOR, ABI_MINOR) >= (1, 1));
+/// assert!((ABI_MAJOR, ABI_MINOR) >= (1, 2));
 /// ```
-pub const ABI_MINOR: u32 = 1;
+pub const ABI_MINOR: u32 = 2;

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! strategy.set_grad_sync(sync)    // false inside no_sync() micro-batches
-//! strategy.pre_forward()          // ZeRO-3: gather full parameters
+//! strategy.pre_forward()          // ZeRO-3: arm on-demand gathering (per module)
 //! loss = model.forward(x) ...; loss.backward()   // hooks launch gradient communication
 //! strategy.post_backward()        // wait for it; unused parameters; ZeRO-3: release parameters
 //! if sync { strategy.step(); strategy.zero_grad() }
@@ -99,6 +99,14 @@ pub trait StrategyObj: Send {
     fn unscale_grads(&mut self, inv_scale: f64) -> RResult<bool, RString> {
         let _ = inv_scale;
         RResult::RErr("this strategy does not implement loss scaling (unscale_grads)".into())
+    }
+    /// Makes every parameter hold its full current value until the next `pre_forward` or
+    /// `step`, for uses that are not a training step on every rank: evaluation on one rank,
+    /// saving the model, reading parameters (FSDP's `summon_full_params`). Collective: every
+    /// rank calls it at the same point. Added in ABI 1.2 after the prefix; strategies that do
+    /// not override it run `pre_forward`, which then must gather everything.
+    fn summon_full_params(&mut self) -> RResult<(), RString> {
+        self.pre_forward()
     }
 }
 

@@ -223,4 +223,61 @@ impl Tensor {
         let hook = GradHook { user, call: call::<F>, drop_user: drop_user::<F> };
         check(self.api, (self.api.register_hook)(self.h, hook))
     }
+
+    /// Registers a hook run on this leaf right after a backward pass has accumulated its
+    /// gradient into `.grad` (PyTorch's `Tensor.register_post_accumulate_grad_hook`): the hook
+    /// gets the leaf itself and may read or take its `.grad` — how ZeRO-2/3 reduce-scatter a
+    /// gradient as soon as it is complete and free the full-size copy.
+    ///
+    /// # Errors
+    /// [`crate::Error::Host`] when this tensor is not a leaf that requires grad, or the core is
+    /// older than ABI 1.2.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ferrite_sdk::{DType, Host, Result};
+    /// # fn demo(host: Host) -> Result<()> {
+    /// let w = host.ones(&[2], DType::F32)?.requires_grad_(true)?;
+    /// // Move the gradient somewhere else as soon as it is complete.
+    /// w.register_post_accumulate_grad_hook(|p| {
+    ///     let _ = p.set_grad(None);
+    /// })?;
+    /// w.sum_all()?.backward()?;
+    /// assert!(w.grad().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn register_post_accumulate_grad_hook<F>(&self, hook: F) -> Result<()>
+    where
+        F: Fn(&Tensor) + Send + Sync + 'static,
+    {
+        if self.api.abi_minor < 2 {
+            crate::bail!(
+                "register_post_accumulate_grad_hook needs a core of ABI 1.2 or newer (this one is {}.{})",
+                self.api.abi_major,
+                self.api.abi_minor
+            );
+        }
+        struct State<F> {
+            f: F,
+            api: &'static HostApi,
+        }
+        extern "C" fn call<F: Fn(&Tensor)>(user: *mut c_void, leaf: TensorHandle) -> TensorHandle {
+            // SAFETY: `user` is the Box<State<F>> leaked below, alive until `drop_user`.
+            let st = unsafe { &*(user as *const State<F>) };
+            let t = unsafe { Tensor::from_borrowed(st.api, leaf) };
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (st.f)(&t))).is_err() {
+                (st.api.warn)(abi_stable::std_types::RStr::from_str("a post-accumulate gradient hook panicked"));
+            }
+            TensorHandle::NULL
+        }
+        extern "C" fn drop_user<F>(user: *mut c_void) {
+            // SAFETY: called once by the core when the hook is dropped.
+            drop(unsafe { Box::from_raw(user as *mut State<F>) });
+        }
+        let user = Box::into_raw(Box::new(State { f: hook, api: self.api })) as *mut c_void;
+        let hook = GradHook { user, call: call::<F>, drop_user: drop_user::<F> };
+        check(self.api, (self.api.register_post_accumulate_hook)(self.h, hook))
+    }
 }

@@ -143,7 +143,7 @@ pub fn train_replicas(reps: Vec<(u32, Replica)>, world: usize, steps: usize, mic
             r.strategy.step()?;
             r.strategy.zero_grad();
         }
-        r.strategy.pre_forward()?;
+        r.strategy.summon_full_params()?;
         Ok(snapshot(&r.model))
     });
     results.into_iter().map(|r| r.unwrap()).collect()

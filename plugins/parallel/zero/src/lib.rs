@@ -1,13 +1,16 @@
 //! # parallel.zero
 //!
 //! ZeRO data parallelism, stages 1–3 (Rajbhandari et al., SC 2020), over Ferrite's comm API
-//! only. The model's parameters are viewed as one flat vector split into `world_size` equal
-//! shards; each rank owns one shard's fp32 master weights and optimizer state. See
-//! [`strategy`] for what each stage shards and when it communicates. With the same optimizer,
+//! only. Each module's parameters are split into `world_size` equal pieces ([`layout`]); each
+//! rank owns its pieces' fp32 master weights and optimizer state. See [`strategy`] for what
+//! each stage shards and when it communicates, [`reduce`] for the gradient reduction that
+//! overlaps backward, and [`shared`] for stage 3's per-module gathers on demand. With the same optimizer,
 //! every stage produces the same parameters as `parallel.ddp` (to f32 rounding).
 
 pub mod config;
 pub mod layout;
+pub mod reduce;
+pub mod shared;
 pub mod strategy;
 
 use abi_stable::std_types::{RResult, RStr, RString};

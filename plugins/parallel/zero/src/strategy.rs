@@ -3,36 +3,32 @@
 //!
 //! * every rank keeps an **fp32 master shard** of the flat parameters (`1/N` of them) and the
 //!   optimizer state for that shard only (stage 1, `P_os`);
-//! * stage 1 all-reduces a persistent full-size gradient buffer; stages 2 and 3
+//! * gradients are reduced module by module from gradient hooks, overlapping backward
+//!   ([`crate::reduce`]): stage 1 all-reduces a persistent full-size buffer; stages 2 and 3
 //!   reduce-scatter a transient one, so only the shard's gradient outlives backward (`P_g`);
-//! * stage 3 also frees the parameters' memory between uses and all-gathers them again before
-//!   each forward (`P_p`);
+//! * stage 3 also frees the parameters' memory between uses and gathers them **per module on
+//!   demand** (`P_p`): a fetch hook on each parameter's storage all-gathers its module when
+//!   an op first reads it, in forward and again in backward, keeping at most `live_modules`
+//!   modules gathered (least recently gathered freed first);
 //! * after the shard's optimizer step the updated shards are all-gathered into the model's
-//!   parameters (converted to their dtype, so bf16/f16 parameters train on fp32 masters).
+//!   parameters (stages 1 and 2; converted to their dtype, so bf16/f16 parameters train on
+//!   fp32 masters). Stage 3 gathers them at their next use.
 
 use crate::config::ZeroConfig;
-use crate::layout::FlatLayout;
+use crate::layout::Layout;
+use crate::shared::{try_lock, upgrade, Shared, SharedRef};
 use abi_stable::std_types::{RResult, RString, RVec};
 use ferrite_sdk::abi::parallel::StrategyObj;
 use ferrite_sdk::abi::plugin::NamedTensor;
 use ferrite_sdk::distributed::{ProcessGroup, ReduceOp, Work};
-use ferrite_sdk::optim::Optimizer;
 use ferrite_sdk::{DType, Host, Result, Tensor};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Name of the master shard in [`StrategyObj::state_dict`].
 pub const MASTER: &str = "master";
 /// Prefix of the optimizer's entries in [`StrategyObj::state_dict`].
 pub const OPTIMIZER_PREFIX: &str = "optimizer.";
-
-struct Ready {
-    params: Vec<Tensor>,
-    layout: FlatLayout,
-    master: Tensor,
-    optimizer: Box<dyn Optimizer + Send>,
-    /// Stage 1's persistent full gradient buffer.
-    grad_buffer: Option<Tensor>,
-    released: bool,
-}
 
 /// One rank's ZeRO state.
 pub struct Zero {
@@ -40,8 +36,7 @@ pub struct Zero {
     group: ProcessGroup,
     config: ZeroConfig,
     buffers: Vec<Tensor>,
-    sync: bool,
-    ready: Option<Ready>,
+    shared: Option<SharedRef>,
 }
 
 fn take(host: &Host, v: RVec<NamedTensor>) -> Vec<(String, Tensor)> {
@@ -56,25 +51,26 @@ fn to_abi<T>(r: Result<T>) -> RResult<T, RString> {
     }
 }
 
-fn ishape(s: &[usize]) -> Vec<isize> {
-    s.iter().map(|&d| d as isize).collect()
-}
-
 impl Zero {
     /// A ZeRO instance for the rank of `group`.
     pub fn new(host: Host, group: ProcessGroup, config: ZeroConfig) -> Zero {
-        Zero { host, group, config, buffers: Vec::new(), sync: true, ready: None }
+        Zero { host, group, config, buffers: Vec::new(), shared: None }
     }
 
-    fn ready(&mut self) -> Result<&mut Ready> {
-        match self.ready.as_mut() {
-            Some(r) => Ok(r),
+    fn state(&self) -> Result<MutexGuard<'_, Shared>> {
+        match &self.shared {
+            Some(s) => Ok(s.lock().unwrap_or_else(|e| e.into_inner())),
             None => ferrite_sdk::bail!("setup() was not called"),
         }
     }
 
+    /// Number of on-demand module gathers so far (stage 3), for tests and benchmarks.
+    pub fn fetches(&self) -> u64 {
+        self.state().map_or(0, |s| s.fetches)
+    }
+
     fn setup_impl(&mut self, params: Vec<(String, Tensor)>, buffers: Vec<(String, Tensor)>) -> Result<()> {
-        if self.ready.is_some() {
+        if self.shared.is_some() {
             ferrite_sdk::bail!("setup() called twice");
         }
         for (name, p) in &params {
@@ -85,111 +81,130 @@ impl Zero {
         // Rank 0's values everywhere first (as DDP), then shard them.
         let works: Vec<Work> = params.iter().chain(&buffers).map(|(_, t)| self.group.broadcast(t, 0)).collect::<Result<_>>()?;
         works.into_iter().try_for_each(Work::wait)?;
-        let layout = FlatLayout::new(&params.iter().map(|(n, p)| (n.clone(), p.shape())).collect::<Vec<_>>(), self.group.world_size());
+        let layout = Layout::new(&params.iter().map(|(n, p)| (n.clone(), p.shape())).collect::<Vec<_>>(), self.group.world_size());
         let params: Vec<Tensor> = params.into_iter().map(|(_, p)| p).collect();
-        let flat = flatten(&self.host, &params, &layout, |p| Ok(Some(p.clone())))?;
-        let (a, b) = layout.shard_range(self.group.rank());
         let master = self.host.zeros(&[layout.shard], DType::F32)?;
-        master.copy_(&flat.slice(0, a, b, 1)?)?;
-        let master = master.requires_grad_(true)?;
-        let optimizer = self.config.optimizer.build(vec![master.clone()])?;
-        let grad_buffer = if self.config.stage == 1 { Some(self.host.zeros(&[layout.padded()], DType::F32)?) } else { None };
-        self.buffers = buffers.into_iter().map(|(_, b)| b).collect();
-        self.ready = Some(Ready { params, layout, master, optimizer, grad_buffer, released: false });
-        if self.config.stage == 3 {
-            self.release_params()?;
+        let n_groups = layout.groups.len();
+        let stage = self.config.stage;
+        let mut sh = Shared {
+            host: self.host,
+            group: self.group,
+            stage,
+            optimizer: self.config.optimizer.build(vec![master.clone()])?,
+            master,
+            grad_buffer: None,
+            live: vec![false; n_groups],
+            lru: VecDeque::new(),
+            live_modules: self.config.live_modules,
+            fetches: 0,
+            sync: true,
+            ready: vec![false; params.len()],
+            pending: layout.groups.iter().map(|g| g.params.len()).collect(),
+            next_launch: 0,
+            inflight: VecDeque::new(),
+            shard_grad: None,
+            launched_in_backward: 0,
+            error: None,
+            params,
+            layout,
+        };
+        // This rank's piece of every module, group by group (one module's flat copy at a time).
+        let rank = self.group.rank();
+        for g in 0..n_groups {
+            let flat = sh.flatten_group(g, |p| Some(p.clone()))?;
+            let (a, b) = sh.layout.piece_range(g);
+            let (x, y) = sh.layout.rank_range(g, rank);
+            sh.master.slice(0, a, b, 1)?.copy_(&flat.slice(0, x, y, 1)?)?;
         }
-        Ok(())
-    }
-
-    /// Stage 3: frees every parameter's memory until the next gather.
-    fn release_params(&mut self) -> Result<()> {
-        let r = self.ready()?;
-        for p in &r.params {
-            // SAFETY: between steps nothing else uses the parameters; the host calls
-            // pre_forward (which gathers them) before any use.
-            unsafe { p.release_storage_()? };
+        sh.master = sh.master.requires_grad_(true)?;
+        if stage == 1 {
+            let w = sh.layout.world_size;
+            let n: usize = sh.layout.groups.iter().map(|g| g.padded(w)).sum();
+            sh.grad_buffer = Some(self.host.zeros(&[n], DType::F32)?);
         }
-        r.released = true;
-        Ok(())
-    }
-
-    /// All-gathers the master shards into the parameters (restoring their memory first).
-    fn gather_params(&mut self) -> Result<()> {
-        let host = self.host;
-        let group = self.group;
-        let r = self.ready()?;
-        let full = host.zeros(&[r.layout.padded()], DType::F32)?;
-        group.all_gather(&r.master.detach(), &full)?.wait()?;
-        host.no_grad(|| -> Result<()> {
-            for (i, p) in r.params.iter().enumerate() {
-                if r.released {
-                    // SAFETY: see release_params.
-                    unsafe { p.restore_storage_()? };
+        let hook_params: Vec<Tensor> = sh.params.clone();
+        let group_of = sh.layout.group_of.clone();
+        let shared = Arc::new(Mutex::new(sh));
+        for (i, p) in hook_params.iter().enumerate() {
+            let w = Arc::downgrade(&shared);
+            p.register_post_accumulate_grad_hook(move |_| {
+                if let Ok(s) = upgrade(&w) {
+                    match try_lock(&s) {
+                        Ok(mut s) => s.on_grad(i),
+                        Err(e) => eprintln!("warning: {e}"),
+                    }
                 }
-                let (o, n) = (r.layout.offsets[i], r.layout.numel(i));
-                p.copy_(&full.slice(0, o, o + n, 1)?.reshape(&ishape(&r.layout.shapes[i]))?)?;
+            })?;
+            if stage == 3 {
+                let w = Arc::downgrade(&shared);
+                let g = group_of[i];
+                p.set_fetch_hook(move || {
+                    let s = upgrade(&w).map_err(ferrite_sdk::Error::Host)?;
+                    let mut s = try_lock(&s).map_err(ferrite_sdk::Error::Host)?;
+                    s.fetch(g)
+                })?;
             }
-            Ok(())
-        })?;
-        r.released = false;
+        }
+        self.buffers = buffers.into_iter().map(|(_, b)| b).collect();
+        if stage == 3 {
+            shared.lock().unwrap_or_else(|e| e.into_inner()).release_all()?;
+        }
+        self.shared = Some(shared);
+        Ok(())
+    }
+
+    fn pre_forward_impl(&mut self) -> Result<()> {
+        if !self.buffers.is_empty() {
+            let works: Vec<Work> = self.buffers.iter().map(|t| self.group.broadcast(t, 0)).collect::<Result<_>>()?;
+            works.into_iter().try_for_each(Work::wait)?;
+        }
+        let mut s = self.state()?;
+        if s.stage == 3 {
+            // Sharded at the start of every forward; modules are gathered as ops reach them.
+            s.release_all()?;
+        }
         Ok(())
     }
 
     fn post_backward_impl(&mut self) -> Result<()> {
-        if !self.sync {
-            return Ok(());
+        let mut s = self.state()?;
+        if s.sync {
+            s.finish_backward()?;
         }
-        let (host, group, stage) = (self.host, self.group, self.config.stage);
-        if stage == 3 {
-            // Backward is done and only the gradients are read below: freeing the parameters
-            // now, not after the reduce-scatter, keeps them from coexisting with the gradients
-            // and the flat copy (the per-rank peak drops by the parameters' size).
-            self.release_params()?;
-        }
-        let r = self.ready()?;
-        // The local gradients, flat in fp32 (missing gradients count as zeros).
-        let shard_grad = if let Some(buf) = &r.grad_buffer {
-            fill(buf, &r.params, &r.layout)?;
-            group.all_reduce(buf, ReduceOp::Avg)?.wait()?;
-            let (a, b) = r.layout.shard_range(group.rank());
-            let g = host.zeros(&[r.layout.shard], DType::F32)?;
-            g.copy_(&buf.slice(0, a, b, 1)?)?;
-            g
-        } else {
-            let flat = flatten(&host, &r.params, &r.layout, |p| Ok(p.grad()))?;
-            let g = host.zeros(&[r.layout.shard], DType::F32)?;
-            group.reduce_scatter(&flat, &g, ReduceOp::Avg)?.wait()?;
-            g
-        };
-        r.master.set_grad(Some(&shard_grad))?;
-        // Gradients now live in the shard only.
-        for p in &r.params {
-            p.set_grad(None)?;
+        if s.stage == 3 {
+            s.release_all()?;
         }
         Ok(())
     }
 
     fn step_impl(&mut self) -> Result<()> {
-        let stage = self.config.stage;
-        let r = self.ready()?;
-        r.optimizer.step()?;
-        if stage < 3 {
-            self.gather_params()?;
+        let mut s = self.state()?;
+        s.optimizer.step()?;
+        if s.stage < 3 {
+            s.gather_all()
+        } else {
+            // Gathered values are stale now; the next use fetches the new ones.
+            s.release_all()
+        }
+    }
+
+    fn summon_impl(&mut self) -> Result<()> {
+        let mut s = self.state()?;
+        if s.stage == 3 {
+            s.gather_all()?;
         }
         Ok(())
     }
 
     fn load_impl(&mut self, state: Vec<(String, Tensor)>) -> Result<()> {
         let host = self.host;
-        let stage = self.config.stage;
-        let r = self.ready()?;
+        let mut s = self.state()?;
         let mut master = None;
         let mut opt = Vec::new();
         for (n, t) in state {
             if n == MASTER {
-                if t.shape() != vec![r.layout.shard] {
-                    ferrite_sdk::bail!("master shard has shape {:?}, this rank's shard is [{}]", t.shape(), r.layout.shard);
+                if t.shape() != vec![s.layout.shard] {
+                    ferrite_sdk::bail!("master shard has shape {:?}, this rank's shard is [{}]", t.shape(), s.layout.shard);
                 }
                 master = Some(t);
             } else if let Some(rest) = n.strip_prefix(OPTIMIZER_PREFIX) {
@@ -199,42 +214,15 @@ impl Zero {
             }
         }
         let Some(master) = master else { ferrite_sdk::bail!("the state has no `{MASTER}` shard") };
-        r.optimizer.load_state_dict(&opt)?;
-        host.no_grad(|| r.master.copy_(&master))?;
+        s.optimizer.load_state_dict(&opt)?;
+        host.no_grad(|| s.master.copy_(&master))?;
         // Collective: every rank loads its shard at the same point.
-        if stage < 3 {
-            self.gather_params()?;
-        } else if !r.released {
-            self.release_params()?;
-        }
-        Ok(())
-    }
-}
-
-/// Copies each parameter's tensor picked by `pick` (its value or its gradient) into a fresh
-/// flat fp32 vector of the padded length (zeros where `pick` gives nothing).
-fn flatten(host: &Host, params: &[Tensor], layout: &FlatLayout, pick: impl Fn(&Tensor) -> Result<Option<Tensor>>) -> Result<Tensor> {
-    let flat = host.zeros(&[layout.padded()], DType::F32)?;
-    for (i, p) in params.iter().enumerate() {
-        if let Some(t) = pick(p)? {
-            let (o, n) = (layout.offsets[i], layout.numel(i));
-            flat.slice(0, o, o + n, 1)?.copy_(&t.contiguous()?.reshape(&[-1])?)?;
+        if s.stage < 3 {
+            s.gather_all()
+        } else {
+            s.release_all()
         }
     }
-    Ok(flat)
-}
-
-/// Stage 1: writes the local gradients into the persistent buffer (zeros where none).
-fn fill(buf: &Tensor, params: &[Tensor], layout: &FlatLayout) -> Result<()> {
-    for (i, p) in params.iter().enumerate() {
-        let (o, n) = (layout.offsets[i], layout.numel(i));
-        let dst = buf.slice(0, o, o + n, 1)?;
-        match p.grad() {
-            Some(g) => dst.copy_(&g.contiguous()?.reshape(&[-1])?)?,
-            None => dst.copy_(&buf.host().zeros(&[n], DType::F32)?)?,
-        }
-    }
-    Ok(())
 }
 
 impl StrategyObj for Zero {
@@ -244,21 +232,13 @@ impl StrategyObj for Zero {
     }
 
     fn pre_forward(&mut self) -> RResult<(), RString> {
-        let r = (|| {
-            if !self.buffers.is_empty() {
-                let works: Vec<Work> = self.buffers.iter().map(|t| self.group.broadcast(t, 0)).collect::<Result<_>>()?;
-                works.into_iter().try_for_each(Work::wait)?;
-            }
-            if self.ready()?.released {
-                self.gather_params()?;
-            }
-            Ok(())
-        })();
-        to_abi(r)
+        to_abi(self.pre_forward_impl())
     }
 
     fn set_grad_sync(&mut self, enabled: bool) {
-        self.sync = enabled;
+        if let Ok(mut s) = self.state() {
+            s.sync = enabled;
+        }
     }
 
     fn post_backward(&mut self) -> RResult<(), RString> {
@@ -270,25 +250,29 @@ impl StrategyObj for Zero {
     }
 
     fn zero_grad(&mut self) {
-        if let Some(r) = &self.ready {
-            r.optimizer.zero_grad();
-            for p in &r.params {
+        if let Ok(mut s) = self.state() {
+            s.optimizer.zero_grad();
+            s.shard_grad = None;
+            for p in &s.params {
                 let _ = p.set_grad(None);
             }
         }
     }
 
     fn set_lr(&mut self, lr: f64) {
-        if let Some(r) = self.ready.as_mut() {
-            r.optimizer.set_lr(lr);
+        if let Ok(mut s) = self.state() {
+            s.optimizer.set_lr(lr);
         }
     }
 
     fn state_dict(&self) -> RResult<RVec<NamedTensor>, RString> {
-        let Some(r) = &self.ready else { return RResult::RErr("parallel.zero: setup() was not called".into()) };
-        let mut v = vec![NamedTensor { name: MASTER.into(), tensor: r.master.detach().into_raw() }];
+        let s = match self.state() {
+            Ok(s) => s,
+            Err(e) => return RResult::RErr(format!("parallel.zero: {e}").into()),
+        };
+        let mut v = vec![NamedTensor { name: MASTER.into(), tensor: s.master.detach().into_raw() }];
         v.extend(
-            r.optimizer
+            s.optimizer
                 .state_dict()
                 .into_iter()
                 .map(|(n, t)| NamedTensor { name: format!("{OPTIMIZER_PREFIX}{n}").into(), tensor: t.into_raw() }),
@@ -302,7 +286,8 @@ impl StrategyObj for Zero {
     }
 
     fn metadata(&self) -> RString {
-        let layout = self.ready.as_ref().map(|r| &r.layout);
+        let s = self.state().ok();
+        let layout: Option<Layout> = s.as_ref().map(|s| s.layout.clone());
         serde_json::json!({
             "strategy": "parallel.zero",
             "stage": self.config.stage,
@@ -318,14 +303,14 @@ impl StrategyObj for Zero {
     fn unscale_grads(&mut self, inv_scale: f64) -> RResult<bool, RString> {
         let (host, group) = (self.host, self.group);
         let r = (|| -> Result<bool> {
-            let r = self.ready()?;
+            let s = self.state()?;
             let mut found = 0.0f32;
-            if let Some(g) = r.master.grad() {
+            if let Some(g) = s.master.grad() {
                 let unscaled = host.no_grad(|| g.mul_scalar(inv_scale))?;
                 if unscaled.to_vec_f64()?.iter().any(|v| !v.is_finite()) {
                     found = 1.0;
                 }
-                r.master.set_grad(Some(&unscaled))?;
+                s.master.set_grad(Some(&unscaled))?;
             }
             // Each rank sees only its shard: agree, so every rank skips or steps together.
             let flag = host.from_slice(&[found], &[1])?;
@@ -335,10 +320,21 @@ impl StrategyObj for Zero {
         to_abi(r)
     }
 
+    fn summon_full_params(&mut self) -> RResult<(), RString> {
+        to_abi(self.summon_impl())
+    }
+
     fn describe(&self) -> RString {
-        let shard = self.ready.as_ref().map_or(0, |r| r.layout.shard);
+        let (shard, groups, fetches, overlapped) =
+            self.state().map_or((0, 0, 0, 0), |s| (s.layout.shard, s.layout.groups.len(), s.fetches, s.launched_in_backward));
+        let stage3 = if self.config.stage == 3 {
+            format!(", at most {} of {groups} modules gathered ({fetches} gathers so far)", self.config.live_modules)
+        } else {
+            String::new()
+        };
         format!(
-            "parallel.zero stage {} rank {}/{}: fp32 master shard of {shard} elements, {}",
+            "parallel.zero stage {} rank {}/{}: fp32 master shard of {shard} elements over {groups} modules{stage3}, \
+             {overlapped} module reductions launched during backward, {}",
             self.config.stage,
             self.group.rank(),
             self.group.world_size(),

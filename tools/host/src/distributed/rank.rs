@@ -147,8 +147,9 @@ pub fn reduce_sums(st: &RankState, sums: &EpochSums) -> Result<EpochSums> {
 /// # Errors
 /// Op or communication errors.
 pub fn evaluate_epoch(st: &mut RankState, epoch: u32, sums: &EpochSums, seconds: f64) -> Result<Vec<EpochRecord>> {
-    // ZeRO-3 needs every rank to take part in gathering the parameters before a forward.
-    st.strategy.pre_forward()?;
+    // ZeRO-3 gathers parameters collectively: every rank takes part before rank 0 evaluates
+    // (and the epoch's checkpoint is saved from these full parameters).
+    st.strategy.summon_full_params()?;
     let mut out = Vec::new();
     if st.strategy.rank() == 0 {
         for (d, s) in st.data.iter().zip(sums) {

@@ -82,6 +82,15 @@ impl HostedStrategy {
         call!(self.inner.pre_forward())
     }
 
+    /// Full parameters on every rank until the next `pre_forward`/`step` (for evaluation on
+    /// one rank, saving, reading parameters). Collective.
+    ///
+    /// # Errors
+    /// Communication errors.
+    pub fn summon_full_params(&mut self) -> Result<()> {
+        call!(self.inner.summon_full_params())
+    }
+
     /// `no_sync` off (`true`) or on (`false`) for the next backward.
     pub fn set_grad_sync(&mut self, sync: bool) {
         self.inner.set_grad_sync(sync)
