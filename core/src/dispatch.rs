@@ -192,6 +192,8 @@ pub fn call_op(id: u32, inputs: &[Option<Tensor>], attrs: &[AttrValue]) -> Resul
     let name = schema.name.as_str();
     check_inputs(schema, inputs)?;
     let attrs = resolve_attrs(schema, attrs)?;
+    // Released (sharded) inputs are fetched, and hooked ones pinned, until the kernel is done.
+    let _pins = crate::tensor::fetch::materialize(inputs.iter().flatten(), |i| format!("{name}: input {i}"))?;
     // Autocast (per-thread, see `crate::autocast`): cast inputs by the op's policy; the casts
     // are recorded by autograd, so gradients come back in the inputs' own dtypes.
     let cast = crate::autocast::cast_inputs(name, inputs)?;
@@ -215,8 +217,6 @@ pub fn call_op(id: u32, inputs: &[Option<Tensor>], attrs: &[AttrValue]) -> Resul
     // Shape function and kernel of the same provider: schemas agree, shape rules may not.
     let provider = op.providers[slot.provider].desc;
     let outputs = {
-        // Released (sharded) inputs are fetched, and hooked ones pinned, while the kernel runs.
-        let _pins = crate::tensor::fetch::materialize(inputs.iter().flatten(), |i| format!("{name}: input {i}"))?;
         // Ops a kernel calls back into the host (composites) run as written, not re-cast.
         let _no_autocast = crate::autocast::Suspend::new();
         run_forward(provider, &slot.entry, inputs, &attrs)?

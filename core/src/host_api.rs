@@ -121,7 +121,10 @@ extern "C" fn full(dtype: DType, shape: *const i64, ndim: usize, value: f64, o: 
 extern "C" fn read(h: TensorHandle, dst: *mut u8, nbytes: usize) -> i32 {
     guard(|| {
         let x = unsafe { t(h)? };
-        let bytes = x.to_bytes()?;
+        let bytes = {
+            let _pins = crate::tensor::fetch::materialize([&x].into_iter(), |_| "read".into())?;
+            x.to_bytes()?
+        };
         if bytes.len() != nbytes {
             return Err(CoreError::Invalid(format!("read: tensor has {} bytes, buffer has {nbytes}", bytes.len())));
         }

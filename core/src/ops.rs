@@ -70,7 +70,10 @@ pub fn to_dtype(t: &Tensor, dtype: DType) -> Result<Tensor> {
     if dtype == t.dtype() {
         return Ok(t.clone());
     }
-    let out = t.cast(dtype)?;
+    let out = {
+        let _pins = crate::tensor::fetch::materialize([t].into_iter(), |_| "to_dtype: input".into())?;
+        t.cast(dtype)?
+    };
     if t.dtype().is_float() {
         record_unary("to_dtype", t, &out, BackwardFn::Cast);
     }
@@ -82,7 +85,10 @@ pub fn contiguous(t: &Tensor) -> Result<Tensor> {
     if t.is_contiguous() {
         return Ok(t.clone());
     }
-    let out = t.contiguous_copy()?;
+    let out = {
+        let _pins = crate::tensor::fetch::materialize([t].into_iter(), |_| "contiguous: input".into())?;
+        t.contiguous_copy()?
+    };
     record_unary("contiguous", t, &out, BackwardFn::Cast);
     Ok(out)
 }
@@ -107,5 +113,6 @@ pub fn copy_(dst: &Tensor, src: &Tensor) -> Result<()> {
             );
         }
     }
+    let _pins = crate::tensor::fetch::materialize([dst, src].into_iter(), |i| format!("copy_: {}", ["destination", "source"][i]))?;
     dst.copy_from(src)
 }

@@ -113,6 +113,14 @@ extern "C" fn no_storage(_: TensorHandle) -> i32 {
 extern "C" fn storage_is_released(_: TensorHandle) -> bool {
     false
 }
+extern "C" fn no_fetch(_: TensorHandle, hook: ferrite_sdk::abi::host::FetchHook) -> i32 {
+    (hook.drop_user)(hook.user);
+    ferrite_sdk::abi::kernel::status::FAILED
+}
+extern "C" fn no_post_hook(_: TensorHandle, hook: ferrite_sdk::abi::host::GradHook) -> i32 {
+    (hook.drop_user)(hook.user);
+    ferrite_sdk::abi::kernel::status::FAILED
+}
 extern "C" fn custom_function(_: *const TensorHandle, _: usize, _: *const TensorHandle, _: usize, bw: CustomBackward, _: *mut TensorHandle) -> i32 {
     (bw.drop_user)(bw.user);
     FAIL
@@ -192,6 +200,8 @@ pub static HOST: HostApi = HostApi {
     storage_release: no_storage,
     storage_restore: no_storage,
     storage_is_released,
+    storage_set_fetch: no_fetch,
+    register_post_accumulate_hook: no_post_hook,
 };
 
 thread_local! {

@@ -8,7 +8,7 @@ use super::shards::{shard_path, verify_shard, FORMAT, FORMAT_KEY, LAYOUT_KEY};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use ferrite_sdk::checkpoint::{load_safetensors, load_safetensors_metadata, save_safetensors};
-use ferrite_sdk::{DType, Host, Tensor};
+use ferrite_sdk::{DType, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -31,13 +31,48 @@ struct ShardInfo {
     layout: Option<Layout>,
 }
 
+/// parallel.zero's layout (its `layout.rs`): parameters grouped by module, each group padded
+/// and split into `world_size` pieces; a rank's master shard is its pieces in group order.
 #[derive(serde::Deserialize)]
 struct Layout {
     names: Vec<String>,
     shapes: Vec<Vec<usize>>,
+    /// Offset of each parameter inside its group.
     offsets: Vec<usize>,
-    total: usize,
+    group_of: Vec<usize>,
+    groups: Vec<Group>,
     shard: usize,
+}
+
+#[derive(serde::Deserialize)]
+struct Group {
+    piece: usize,
+    shard_offset: usize,
+}
+
+impl Layout {
+    /// Every parameter's values from the ranks' flat shard-length tensors.
+    fn unshard(&self, parts: &[&Tensor]) -> Result<Vec<Vec<f32>>> {
+        let flat: Vec<Vec<f32>> = parts.iter().map(|t| Ok(t.to_dtype(DType::F32)?.to_vec::<f32>()?)).collect::<Result<_>>()?;
+        for (r, f) in flat.iter().enumerate() {
+            anyhow::ensure!(f.len() == self.shard, "rank {r}'s shard holds {} elements, the layout says {}", f.len(), self.shard);
+        }
+        // Each group's full (padded) vector: the ranks' pieces one after the other.
+        let groups: Vec<Vec<f32>> = self
+            .groups
+            .iter()
+            .map(|g| flat.iter().flat_map(|f| f[g.shard_offset..g.shard_offset + g.piece].iter().copied()).collect())
+            .collect();
+        Ok(self
+            .shapes
+            .iter()
+            .enumerate()
+            .map(|(i, shape)| {
+                let n: usize = shape.iter().product();
+                groups[self.group_of[i]][self.offsets[i]..self.offsets[i] + n].to_vec()
+            })
+            .collect())
+    }
 }
 
 fn read_shards(run_dir: &Path) -> Result<(ShardInfo, Vec<Vec<(String, Tensor)>>)> {
@@ -79,17 +114,6 @@ fn read_shards(run_dir: &Path) -> Result<(ShardInfo, Vec<Vec<(String, Tensor)>>)
     Ok((info, shards))
 }
 
-fn concat(host: &Host, parts: &[&Tensor], total: usize) -> Result<Vec<f32>> {
-    let mut v = Vec::with_capacity(parts.iter().map(|t| t.numel()).sum());
-    for t in parts {
-        v.extend(t.to_dtype(DType::F32)?.to_vec::<f32>()?);
-    }
-    anyhow::ensure!(v.len() >= total, "shards hold {} elements, the layout needs {total}", v.len());
-    let _ = host;
-    v.truncate(total);
-    Ok(v)
-}
-
 /// Merges the shards of `run_dir` into `output`; returns the tensors written (names).
 ///
 /// # Errors
@@ -103,15 +127,14 @@ pub fn merge(run_dir: &Path, output: &Path) -> Result<Vec<String>> {
         // of shard length is split the same way, per parameter.
         Some(l) => {
             let by_name: Vec<HashMap<&str, &Tensor>> = shards.iter().map(|s| s.iter().map(|(n, t)| (n.as_str(), t)).collect()).collect();
-            let split = |flat: &[f32], out: &mut Vec<(String, Tensor)>, name: &dyn Fn(usize) -> String| -> Result<()> {
-                for (i, shape) in l.shapes.iter().enumerate() {
-                    let n: usize = shape.iter().product();
-                    out.push((name(i), host.from_slice(&flat[l.offsets[i]..l.offsets[i] + n], shape)?));
+            let split = |parts: &[&Tensor], out: &mut Vec<(String, Tensor)>, name: &dyn Fn(usize) -> String| -> Result<()> {
+                for (i, v) in l.unshard(parts)?.into_iter().enumerate() {
+                    out.push((name(i), host.from_slice(&v, &l.shapes[i])?));
                 }
                 Ok(())
             };
             let masters: Vec<&Tensor> = by_name.iter().map(|m| m.get("master").copied().context("a ZeRO shard without `master`")).collect::<Result<_>>()?;
-            split(&concat(&host, &masters, l.total)?, &mut out, &|i| l.names[i].clone())?;
+            split(&masters, &mut out, &|i| l.names[i].clone())?;
             let keys: Vec<&str> = by_name[0].keys().copied().filter(|k| k.starts_with("optimizer.state.0.")).collect();
             let mut keys = keys;
             keys.sort();
@@ -119,7 +142,7 @@ pub fn merge(run_dir: &Path, output: &Path) -> Result<Vec<String>> {
                 let field = &k["optimizer.state.0.".len()..];
                 let parts: Vec<&Tensor> = by_name.iter().map(|m| m.get(k).copied().with_context(|| format!("a shard without `{k}`"))).collect::<Result<_>>()?;
                 if parts[0].numel() == l.shard {
-                    split(&concat(&host, &parts, l.total)?, &mut out, &|i| format!("optimizer.state.{i}.{field}"))?;
+                    split(&parts, &mut out, &|i| format!("optimizer.state.{i}.{field}"))?;
                 } else {
                     // Per-shard scalars (step counts) are the same on every rank.
                     for i in 0..l.names.len() {

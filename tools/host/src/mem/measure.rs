@@ -143,6 +143,10 @@ pub fn measure(spec: &MeasureSpec) -> Result<Comparison> {
     let shape = RunShape {
         params: n_params,
         largest: (width * width) as u64,
+        // A module is one Linear: weight and bias.
+        largest_module: (width * width + width) as u64,
+        // parallel.zero's default (the measured run does not set it).
+        live_modules: 2,
         activations: 4.0 * act_elems as f64,
         optimizer: spec.optimizer,
         weight_decay: true,

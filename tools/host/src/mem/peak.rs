@@ -27,6 +27,10 @@ pub struct RunShape {
     pub params: u64,
     /// Elements of the largest parameter tensor (the optimizer updates one tensor at a time).
     pub largest: u64,
+    /// Elements of the largest module's parameters (ZeRO gathers and reduces module by module).
+    pub largest_module: u64,
+    /// ZeRO-3's `live_modules`: modules kept gathered at once (parallel.zero's default is 2).
+    pub live_modules: u64,
     /// Bytes of activations saved for backward at the end of the forward pass (per rank).
     pub activations: f64,
     /// Optimizer.
@@ -139,12 +143,12 @@ fn persistent(r: &RunShape, with_state: bool) -> Result<Vec<Term>, String> {
             v.push(t("optimizer state", st * p, "sdk optim over the full parameters"));
         }
         Strategy::Zero(stage) => {
-            // Stage 3 frees the parameters between uses (strategy.rs release_params).
+            // Stage 3 frees the parameters between uses (shared.rs release_all).
             v.push(t("weights", if stage == 3 { 0.0 } else { p }, "the model's parameters (released by stage 3)"));
-            v.push(t("master shard", s, "parallel.zero strategy.rs: Ready::master, fp32 shard"));
+            v.push(t("master shard", s, "parallel.zero shared.rs: Shared::master, fp32 shard"));
             v.push(t("optimizer state", st * s, "sdk optim over the master shard"));
             if stage == 1 {
-                v.push(t("gradient buffer", pp, "parallel.zero strategy.rs: Ready::grad_buffer (stage 1, padded)"));
+                v.push(t("gradient buffer", pp, "parallel.zero shared.rs: Shared::grad_buffer (stage 1, every module padded)"));
             }
         }
     }
@@ -156,7 +160,7 @@ fn persistent(r: &RunShape, with_state: bool) -> Result<Vec<Term>, String> {
 /// # Errors
 /// As [`after_setup`].
 pub fn phases(r: &RunShape) -> Result<Vec<Phase>, String> {
-    let (p, s, pp) = geometry(r)?;
+    let (p, s, _) = geometry(r)?;
     let base = persistent(r, true)?;
     let k = update_temporaries(r.optimizer, r.weight_decay);
     let l = F32 * r.largest as f64;
@@ -179,25 +183,33 @@ pub fn phases(r: &RunShape) -> Result<Vec<Phase>, String> {
             out.push(with("optimizer step", vec![grads(), t("update temporaries", k * l, "sdk optim update of the largest parameter")]));
         }
         Strategy::Zero(stage) => {
-            let gathered = |name| t(name, p, "strategy.rs gather_params: restore_storage_");
-            let w = if stage == 3 { vec![gathered("weights (gathered)")] } else { vec![] };
-            let full = t("gathered flat parameters", pp, "strategy.rs gather_params: `full`, padded");
-            let shard_grad = t("shard gradient", s, "strategy.rs post_backward: the master's .grad");
+            let n = r.world_size as f64;
+            // One module's parameters in fp32 (its padded flat vector), and a rank's piece.
+            let m = F32 * r.largest_module as f64;
+            let shard_grad = || t("shard gradient", s, "parallel.zero reduce.rs: Shared::shard_grad");
+            let module_grads = t("one module's gradients", m, "autograd: .grad of the module being reduced (dropped at launch)");
+            // At a launch, MAX_IN_FLIGHT reductions plus the new one hold a flat copy and a piece
+            // each (stage 1 reduces its persistent buffer in place).
+            let flights = || {
+                let k = if stage >= 2 { 3.0 } else { 0.0 };
+                t("reductions in flight", k * (m + m / n), "parallel.zero reduce.rs: flatten_group + reduce-scatter output, MAX_IN_FLIGHT + 1")
+            };
+            let gather = || t("gather buffer", m, "parallel.zero shared.rs gather_group: `full`, one module padded");
             if stage == 3 {
-                out.push(with("pre_forward gather", vec![gathered("weights (restored)"), full.clone()]));
+                // A fetch gathers one module while `live_modules` others are still live, then
+                // frees the least recently gathered.
+                let live = r.live_modules.max(1) as f64;
+                let fetched = t("gathered modules", (live + 1.0) * m, "parallel.zero shared.rs fetch: live modules + the one fetched");
+                out.push(with("forward gather", vec![fetched.clone(), gather(), acts.clone()]));
+                out.push(with("end of forward", vec![t("gathered modules", live * m, "parallel.zero shared.rs: LRU of live modules"), acts.clone()]));
+                out.push(with("backward", vec![fetched, gather(), module_grads, flights(), shard_grad(), acts]));
+            } else {
+                out.push(with("end of forward", vec![acts.clone()]));
+                out.push(with("backward", vec![module_grads, flights(), shard_grad(), acts]));
             }
-            out.push(with("end of forward", [w.clone(), vec![acts]].concat()));
-            out.push(with("end of backward", [w.clone(), vec![grads()]].concat()));
-            let mut pb = vec![grads(), shard_grad.clone()];
-            // Stage 1 all-reduces its persistent buffer in place; stages 2 and 3 flatten into a
-            // fresh one (stage 3 has released the parameters first, so `w` is not live here).
-            if stage >= 2 {
-                pb.push(t("flat gradients", pp, "strategy.rs flatten(): reduce-scatter input, padded"));
-            }
-            out.push(with("post_backward", pb));
-            out.push(with("optimizer step", vec![shard_grad.clone(), t("update temporaries", k * s, "sdk optim update of the whole master shard")]));
+            out.push(with("optimizer step", vec![shard_grad(), t("update temporaries", k * s, "sdk optim update of the whole master shard")]));
             if stage < 3 {
-                out.push(with("gather after step", vec![shard_grad, full]));
+                out.push(with("gather after step", vec![shard_grad(), gather()]));
             }
         }
     }
@@ -222,7 +234,7 @@ mod tests {
     use super::*;
 
     fn shape(optimizer: Optimizer, strategy: Strategy, n: u64) -> RunShape {
-        RunShape { params: 1000, largest: 100, activations: 0.0, optimizer, weight_decay: true, strategy, world_size: n }
+        RunShape { params: 1000, largest: 100, largest_module: 250, live_modules: 2, activations: 0.0, optimizer, weight_decay: true, strategy, world_size: n }
     }
 
     #[test]
