@@ -42,9 +42,13 @@ fn stopped_and_resumed_runs_equal_uninterrupted_ones_and_shards_merge() {
     for strategy in ["ddp", "zero3"] {
         let (a, b) = (fresh(&format!("a-{strategy}")), fresh(&format!("b-{strategy}")));
         // Dropout draws random numbers on every rank thread: resumption must replay them too.
-        let common = ["--parallel", strategy, "--world-size", "2", "--model-config", "hidden = 16", "--model-config", "dropout = 0.3"];
+        let mut common = vec!["--parallel", strategy, "--world-size", "2", "--model-config", "hidden = 16", "--model-config", "dropout = 0.3"];
+        if strategy == "zero3" {
+            // One module gathered at a time: every forward and backward re-gathers.
+            common.extend(["--zero-live-modules", "1"]);
+        }
         train(&a, &common);
-        let mut stop = common.to_vec();
+        let mut stop = common.clone();
         stop.extend(["--stop-after-epoch", "1"]);
         let out = train(&b, &stop);
         assert!(out.contains("--resume"), "{out}");

@@ -20,6 +20,9 @@ pub struct ParallelArgs {
     /// Micro-batches per optimizer step (no_sync on all but the last).
     #[arg(long, value_name = "K")]
     pub grad_accumulation: Option<u32>,
+    /// ZeRO-3: modules kept gathered at once during forward and backward (default 2).
+    #[arg(long, value_name = "N")]
+    pub zero_live_modules: Option<u32>,
     /// Gradient bucket size in MiB (default 25).
     #[arg(long, value_name = "MIB")]
     pub bucket_cap_mb: Option<f64>,
@@ -47,6 +50,7 @@ impl ParallelArgs {
             || self.comm.is_some()
             || self.grad_accumulation.is_some()
             || self.bucket_cap_mb.is_some()
+            || self.zero_live_modules.is_some()
             || self.find_unused_parameters
             || self.timeout_ms.is_some()
             || self.resume.is_some()
@@ -78,6 +82,9 @@ impl ParallelArgs {
         }
         if let Some(k) = self.grad_accumulation {
             cfg.grad_accumulation = k;
+        }
+        if let Some(n) = self.zero_live_modules {
+            cfg.zero_live_modules = n;
         }
         if let Some(b) = self.bucket_cap_mb {
             cfg.bucket_cap_mb = b;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// [parallel]
 /// strategy = "ddp"          # "none", "ddp", "zero", or any loaded `parallel.<name>` as "<name>"
 /// zero_stage = 1            # 1, 2 or 3 (strategy = "zero")
+/// zero_live_modules = 2     # ZeRO-3: modules kept gathered at once
 /// comm = "local"            # "local" (threads), "mpi" (mpirun processes), or any loaded `comm.<name>`
 /// world_size = 2            # comm = "local" only; MPI takes it from mpirun -np
 /// bucket_cap_mb = 25.0
@@ -24,6 +25,9 @@ pub struct ParallelConfig {
     pub strategy: String,
     /// ZeRO stage 1 (optimizer state sharded), 2 (+ gradients), 3 (+ parameters).
     pub zero_stage: u32,
+    /// ZeRO-3: modules whose parameters may be gathered at once during forward and backward
+    /// (>= 1; parallel.zero's `live_modules`).
+    pub zero_live_modules: u32,
     /// Comm backend: `"local"` (`comm.local`, threads), `"mpi"` (`comm.mpi`), or the `<name>`
     /// of any backend a loaded plugin exports as `comm.<name>` (the prefix may be written too).
     pub comm: String,
@@ -52,6 +56,7 @@ impl Default for ParallelConfig {
         ParallelConfig {
             strategy: "none".into(),
             zero_stage: 1,
+            zero_live_modules: 2,
             comm: "local".into(),
             world_size: 1,
             bucket_cap_mb: 25.0,
@@ -118,6 +123,9 @@ impl ParallelConfig {
         if !(1..=3).contains(&self.zero_stage) {
             return Err(format!("parallel.zero_stage must be 1, 2 or 3, got {}", self.zero_stage));
         }
+        if self.zero_live_modules == 0 {
+            return Err("parallel.zero_live_modules must be >= 1".into());
+        }
         if !(1..=256).contains(&self.world_size) {
             return Err(format!("parallel.world_size must be in 1..=256, got {}", self.world_size));
         }
@@ -163,8 +171,9 @@ impl ParallelConfig {
     pub fn strategy_toml(&self, optimizer: &toml::Table) -> String {
         let mut t = toml::Table::new();
         if self.strategy_name() == "parallel.zero" {
-            // ZeRO reduces one flat buffer after backward: it has no buckets to size.
+            // ZeRO reduces module by module: it has no buckets to size.
             t.insert("stage".into(), i64::from(self.zero_stage).into());
+            t.insert("live_modules".into(), i64::from(self.zero_live_modules).into());
         } else {
             t.insert("bucket_cap_mb".into(), self.bucket_cap_mb.into());
             t.insert("find_unused_parameters".into(), self.find_unused_parameters.into());

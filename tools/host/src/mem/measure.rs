@@ -145,8 +145,8 @@ pub fn measure(spec: &MeasureSpec) -> Result<Comparison> {
         largest: (width * width) as u64,
         // A module is one Linear: weight and bias.
         largest_module: (width * width + width) as u64,
-        // parallel.zero's default (the measured run does not set it).
-        live_modules: 2,
+        // The measured run uses the `[parallel]` default.
+        live_modules: u64::from(ParallelConfig::default().zero_live_modules),
         activations: 4.0 * act_elems as f64,
         optimizer: spec.optimizer,
         weight_decay: true,
