@@ -32,13 +32,17 @@ pub const END: &str = "<!-- bench-dist: end -->";
 /// Epochs timed after one warm-up epoch.
 const TIMED_EPOCHS: u32 = 3;
 
-/// (samples, seconds) of [`TIMED_EPOCHS`] digits epochs after a warm-up one, `world` DDP ranks
-/// (samples summed over ranks, seconds of the slowest rank).
-fn throughput(world: u32) -> Result<(usize, f64)> {
+/// (samples, seconds) of [`TIMED_EPOCHS`] digits epochs after a warm-up one, `world` ranks of
+/// DDP (`zero_stage = 0`) or ZeRO of that stage (samples summed over ranks, seconds of the
+/// slowest rank).
+fn throughput(world: u32, zero_stage: u32) -> Result<(usize, f64)> {
     let host = ferrite_core::host();
     host.manual_seed(0);
     let mut cfg = TrainConfig::default();
-    cfg.parallel = ParallelConfig { strategy: "ddp".into(), world_size: world, ..Default::default() };
+    cfg.parallel = match zero_stage {
+        0 => ParallelConfig { strategy: "ddp".into(), world_size: world, ..Default::default() },
+        s => ParallelConfig { strategy: "zero".into(), zero_stage: s, world_size: world, ..Default::default() },
+    };
     let groups = process_groups(&cfg.parallel, &[])?;
     let toml = cfg.parallel.strategy_toml(&optimizer_table(&cfg));
     let mut states = Vec::new();
@@ -123,12 +127,18 @@ pub fn section(quick: bool, command_line: &str) -> Result<String> {
     let load = std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "unknown".into());
     s += &format!("Command: `{command_line}`; {cores} CPU core(s), load average at start {load}; every rank is a thread of one process (`comm.local`).\n\n");
     eprintln!("bench: distributed throughput ...");
-    let (n1, t1) = throughput(1)?;
-    let (n2, t2) = throughput(2)?;
-    let (r1, r2) = (n1 as f64 / t1, n2 as f64 / t2);
+    let (n1, t1) = throughput(1, 0)?;
+    let r1 = n1 as f64 / t1;
     s += "### Training throughput: `models.spp_net` on `datasets.digits` (sizes 8 and 16, batch 64 per rank, SGD)\n\n";
-    s += "| ranks (parallel.ddp, comm.local) | samples in 3 timed epochs | seconds | samples/s | speed-up |\n|---|---|---|---|---|\n";
-    s += &format!("| 1 | {n1} | {t1:.2} | {r1:.0} | 1.00× |\n| 2 | {n2} | {t2:.2} | {r2:.0} | {:.2}× |\n\n", r2 / r1);
+    s += "| ranks (comm.local) | strategy | samples in 3 timed epochs | seconds | samples/s | speed-up vs 1 rank |\n|---|---|---|---|---|---|\n";
+    s += &format!("| 1 | parallel.ddp | {n1} | {t1:.2} | {r1:.0} | 1.00× |\n");
+    // ZeRO-3 re-gathers every module in forward and backward: the price of its memory.
+    for (stage, name) in [(0, "parallel.ddp"), (1, "parallel.zero stage 1"), (2, "parallel.zero stage 2"), (3, "parallel.zero stage 3")] {
+        let (n2, t2) = throughput(2, stage)?;
+        let r2 = n2 as f64 / t2;
+        s += &format!("| 2 | {name} | {n2} | {t2:.2} | {r2:.0} | {:.2}× |\n", r2 / r1);
+    }
+    s += "\n";
     eprintln!("bench: all-reduce bandwidth ...");
     let copy = memcpy_bandwidth();
     let rows = all_reduce_rows(quick)?;
