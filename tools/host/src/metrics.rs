@@ -69,6 +69,11 @@ impl MetricsLog {
         self.records.push(record);
     }
 
+    /// Drops the records of epochs after `epoch` (a resumed run repeats them).
+    pub fn retain_up_to_epoch(&mut self, epoch: u32) {
+        self.records.retain(|r| r.epoch <= epoch);
+    }
+
     /// All records, in push order.
     pub fn records(&self) -> &[EpochRecord] {
         &self.records

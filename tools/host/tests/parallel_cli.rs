@@ -52,12 +52,31 @@ fn stopped_and_resumed_runs_equal_uninterrupted_ones_and_shards_merge() {
         stop.extend(["--stop-after-epoch", "1"]);
         let out = train(&b, &stop);
         assert!(out.contains("--resume"), "{out}");
+        // A second training process on the same folder is refused while one holds it.
+        let held = std::fs::OpenOptions::new().write(true).open(b.join(".lock")).unwrap();
+        held.try_lock().unwrap();
+        let (ok, out) = ferrite(&["train", "--resume", b.to_str().unwrap()]);
+        assert!(!ok && out.contains("in use by another ferrite train"), "{out}");
+        drop(held);
+        // A crash while saving epoch 2: part of its state written, the run's model.safetensors
+        // and metrics.csv already replaced. progress.json still points at epoch 1, whose state
+        // folder is intact, so the resumed run equals the uninterrupted one.
+        std::fs::create_dir_all(b.join("shards/epoch-2")).unwrap();
+        std::fs::write(b.join("shards/epoch-2/rank-0-of-2.safetensors"), b"half a shard").unwrap();
+        std::fs::write(b.join("model.safetensors"), b"half a model").unwrap();
+        let mut csv = std::fs::read_to_string(b.join("metrics.csv")).unwrap();
+        let last = csv.lines().last().unwrap().to_string();
+        csv.push_str(&format!("{}\n", last.replacen("1,", "2,", 1)));
+        std::fs::write(b.join("metrics.csv"), csv).unwrap();
         let (ok, out) = ferrite(&["train", "--resume", b.to_str().unwrap()]);
         assert!(ok && out.contains("resuming"), "{out}");
         assert_eq!(tensors(&a.join("model.safetensors")), tensors(&b.join("model.safetensors")), "{strategy}: resumed run differs");
-        // Every rank's shard equals the uninterrupted run's.
+        assert_eq!(std::fs::read_to_string(a.join("metrics.csv")).unwrap().lines().count(), std::fs::read_to_string(b.join("metrics.csv")).unwrap().lines().count());
+        // Only the last epoch's state is kept; every rank's shard equals the uninterrupted run's.
+        let states: Vec<String> = std::fs::read_dir(b.join("shards")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(states, ["epoch-3"], "{strategy}");
         for r in 0..2 {
-            let s = format!("shards/rank-{r}-of-2.safetensors");
+            let s = format!("shards/epoch-3/rank-{r}-of-2.safetensors");
             assert_eq!(tensors(&a.join(&s)), tensors(&b.join(&s)), "{strategy}: shard {r} differs");
         }
         // One full checkpoint from the shards: parameters equal the model's, and every
@@ -76,11 +95,11 @@ fn stopped_and_resumed_runs_equal_uninterrupted_ones_and_shards_merge() {
         let (ok, out) = ferrite(&["train", "--resume", a.to_str().unwrap()]);
         assert!(!ok && out.contains("already finished epoch 3 of 3"), "{out}");
         // A shard in the wrong place, or a damaged one, is refused (never resumed from).
-        let shard = |r: usize| a.join(format!("shards/rank-{r}-of-2.safetensors"));
+        let shard = |r: usize| a.join(format!("shards/epoch-3/rank-{r}-of-2.safetensors"));
         let (ok, out) = ferrite(&["merge-shards", a.to_str().unwrap(), "-o", a.join("model.safetensors").to_str().unwrap()]);
         assert!(!ok && out.contains("part of the run"), "{out}");
         std::fs::copy(shard(0), shard(1)).unwrap();
-        std::fs::copy(a.join("shards/rank-0-of-2.safetensors.sha256"), a.join("shards/rank-1-of-2.safetensors.sha256")).unwrap();
+        std::fs::copy(a.join("shards/epoch-3/rank-0-of-2.safetensors.sha256"), a.join("shards/epoch-3/rank-1-of-2.safetensors.sha256")).unwrap();
         let (ok, out) = ferrite(&["merge-shards", a.to_str().unwrap()]);
         assert!(!ok && out.contains("written by rank 0 of 2, not rank 1 of 2"), "{out}");
         let mut bytes = std::fs::read(shard(0)).unwrap();
@@ -147,7 +166,7 @@ fn mpirun_two_processes_equal_one_process_on_the_combined_batch() {
         assert!(d < 1e-4, "{strategy} over MPI differs from one process by {d}");
         if strategy == "ddp" {
             // Replicas stay identical: each rank's optimizer state equals rank 0's.
-            assert_eq!(tensors(&two.join("shards/rank-0-of-2.safetensors")), tensors(&two.join("shards/rank-1-of-2.safetensors")));
+            assert_eq!(tensors(&two.join("shards/epoch-1/rank-0-of-2.safetensors")), tensors(&two.join("shards/epoch-1/rank-1-of-2.safetensors")));
         }
         let _ = std::fs::remove_dir_all(&two);
     }

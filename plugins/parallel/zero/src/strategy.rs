@@ -327,14 +327,19 @@ impl StrategyObj for Zero {
     fn describe(&self) -> RString {
         let (shard, groups, fetches, overlapped) =
             self.state().map_or((0, 0, 0, 0), |s| (s.layout.shard, s.layout.groups.len(), s.fetches, s.launched_in_backward));
-        let stage3 = if self.config.stage == 3 {
-            format!(", at most {} of {groups} modules gathered ({fetches} gathers so far)", self.config.live_modules)
-        } else {
-            String::new()
-        };
+        let mut extra = String::new();
+        if self.config.stage == 3 {
+            extra += &format!(", at most {} of {groups} modules gathered at once", self.config.live_modules.min(groups.max(1)));
+        }
+        // Counters once training has started (tests and benchmarks read them).
+        if fetches > 0 {
+            extra += &format!(" ({fetches} gathers so far)");
+        }
+        if overlapped > 0 {
+            extra += &format!(", {overlapped} module reductions launched during backward");
+        }
         format!(
-            "parallel.zero stage {} rank {}/{}: fp32 master shard of {shard} elements over {groups} modules{stage3}, \
-             {overlapped} module reductions launched during backward, {}",
+            "parallel.zero stage {} rank {}/{}: fp32 master shard of {shard} elements over {groups} modules{extra}, {}",
             self.config.stage,
             self.group.rank(),
             self.group.world_size(),

@@ -84,7 +84,7 @@ impl ParallelArgs {
             cfg.grad_accumulation = k;
         }
         if let Some(n) = self.zero_live_modules {
-            cfg.zero_live_modules = n;
+            cfg.zero_live_modules = Some(n);
         }
         if let Some(b) = self.bucket_cap_mb {
             cfg.bucket_cap_mb = b;

@@ -26,8 +26,9 @@ pub struct ParallelConfig {
     /// ZeRO stage 1 (optimizer state sharded), 2 (+ gradients), 3 (+ parameters).
     pub zero_stage: u32,
     /// ZeRO-3: modules whose parameters may be gathered at once during forward and backward
-    /// (>= 1; parallel.zero's `live_modules`).
-    pub zero_live_modules: u32,
+    /// (>= 1; parallel.zero's `live_modules`, [`DEFAULT_ZERO_LIVE_MODULES`] when unset). Only
+    /// for `strategy = "zero"` with `zero_stage = 3`.
+    pub zero_live_modules: Option<u32>,
     /// Comm backend: `"local"` (`comm.local`, threads), `"mpi"` (`comm.mpi`), or the `<name>`
     /// of any backend a loaded plugin exports as `comm.<name>` (the prefix may be written too).
     pub comm: String,
@@ -56,7 +57,7 @@ impl Default for ParallelConfig {
         ParallelConfig {
             strategy: "none".into(),
             zero_stage: 1,
-            zero_live_modules: 2,
+            zero_live_modules: None,
             comm: "local".into(),
             world_size: 1,
             bucket_cap_mb: 25.0,
@@ -123,8 +124,13 @@ impl ParallelConfig {
         if !(1..=3).contains(&self.zero_stage) {
             return Err(format!("parallel.zero_stage must be 1, 2 or 3, got {}", self.zero_stage));
         }
-        if self.zero_live_modules == 0 {
-            return Err("parallel.zero_live_modules must be >= 1".into());
+        if let Some(n) = self.zero_live_modules {
+            if n == 0 {
+                return Err("parallel.zero_live_modules must be >= 1".into());
+            }
+            if !(self.strategy_name() == "parallel.zero" && self.zero_stage == 3) {
+                return Err("parallel.zero_live_modules (--zero-live-modules) applies to ZeRO stage 3 only (--parallel zero3)".into());
+            }
         }
         if !(1..=256).contains(&self.world_size) {
             return Err(format!("parallel.world_size must be in 1..=256, got {}", self.world_size));
@@ -173,7 +179,9 @@ impl ParallelConfig {
         if self.strategy_name() == "parallel.zero" {
             // ZeRO reduces module by module: it has no buckets to size.
             t.insert("stage".into(), i64::from(self.zero_stage).into());
-            t.insert("live_modules".into(), i64::from(self.zero_live_modules).into());
+            if let Some(n) = self.zero_live_modules {
+                t.insert("live_modules".into(), i64::from(n).into());
+            }
         } else {
             t.insert("bucket_cap_mb".into(), self.bucket_cap_mb.into());
             t.insert("find_unused_parameters".into(), self.find_unused_parameters.into());
@@ -182,6 +190,9 @@ impl ParallelConfig {
         toml::to_string(&t).unwrap_or_default()
     }
 }
+
+/// parallel.zero's `live_modules` when the config does not set it.
+pub const DEFAULT_ZERO_LIVE_MODULES: u32 = 2;
 
 /// `name` without `prefix` (`"comm.x"` → `"x"`; `"x"` stays).
 fn strip<'a>(name: &'a str, prefix: &str) -> &'a str {
@@ -220,9 +231,16 @@ mod tests {
             ParallelConfig { zero_stage: 4, ..Default::default() },
             ParallelConfig { world_size: 0, ..Default::default() },
             ParallelConfig { grad_accumulation: 0, ..Default::default() },
+            ParallelConfig { strategy: "zero".into(), zero_stage: 3, zero_live_modules: Some(0), ..Default::default() },
+            ParallelConfig { strategy: "zero".into(), zero_stage: 2, zero_live_modules: Some(1), ..Default::default() },
+            ParallelConfig { strategy: "ddp".into(), zero_live_modules: Some(1), ..Default::default() },
+            ParallelConfig { zero_live_modules: Some(1), ..Default::default() },
         ] {
             assert!(bad.validate().unwrap_err().starts_with("parallel."));
         }
+        let z3 = ParallelConfig { strategy: "zero".into(), zero_stage: 3, zero_live_modules: Some(1), ..Default::default() };
+        z3.validate().unwrap();
+        assert!(z3.strategy_toml(&toml::Table::new()).contains("live_modules = 1"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::progress::Progress;
 use super::rank::RankState;
-use super::shards::{file_sha256, shard_path, verify_shard};
+use super::shards::{file_sha256, shard_path, state_model_path, verify_shard};
 use crate::config::TrainConfig;
 use anyhow::{Context, Result};
 use ferrite_sdk::checkpoint::load_safetensors;
@@ -34,7 +34,7 @@ pub fn load_model(st: &mut RankState, cfg: &TrainConfig, run_dir: &Path) -> Resu
     }
     anyhow::ensure!(progress.epoch < cfg.epochs, "{} already finished epoch {} of {}; raise --epochs", run_dir.display(), progress.epoch, cfg.epochs);
     let host = ferrite_core::host();
-    let path = run_dir.join("model.safetensors");
+    let path = state_model_path(run_dir, progress.epoch);
     anyhow::ensure!(
         file_sha256(&path)? == progress.model_sha256,
         "{} is not the model progress.json recorded after epoch {} (its SHA-256 differs): the file is damaged or replaced",
@@ -62,7 +62,7 @@ pub fn load_model(st: &mut RankState, cfg: &TrainConfig, run_dir: &Path) -> Resu
 /// # Errors
 /// A missing or foreign shard file, state that does not fit the strategy.
 pub fn load_shard(st: &mut RankState, run_dir: &Path, progress: &Progress) -> Result<()> {
-    let path = shard_path(run_dir, st.strategy.rank(), st.strategy.world_size());
+    let path = shard_path(run_dir, progress.epoch, st.strategy.rank(), st.strategy.world_size());
     verify_shard(&path, st.strategy.rank(), st.strategy.world_size(), progress.run_id, progress.epoch)?;
     let state = load_safetensors(&ferrite_core::host(), &path)?;
     st.strategy.load_state_dict(state).with_context(|| format!("restoring {}", path.display()))

@@ -1,6 +1,9 @@
-//! Sharded training-state checkpoints: every rank writes `shards/rank-R-of-N.safetensors`
-//! with its strategy state (optimizer moments, step counts, ZeRO shards) and the strategy's
-//! JSON layout in the metadata, atomically (the sdk writes to a temp file and renames).
+//! Sharded training-state checkpoints: after epoch E every rank writes
+//! `shards/epoch-E/rank-R-of-N.safetensors` with its strategy state (optimizer moments, step
+//! counts, ZeRO shards) and the strategy's JSON layout in the metadata, atomically (the sdk
+//! writes to a temp file and renames), and rank 0 writes the model beside them. Each epoch's
+//! state is a folder of its own, and the previous one is deleted only after `progress.json`
+//! points at the new one, so a crash while saving leaves the previous epoch resumable.
 
 use super::strategy::HostedStrategy;
 use anyhow::{Context, Result};
@@ -14,9 +17,56 @@ pub const FORMAT: &str = "ferrite-shard-v1";
 /// Metadata key of the strategy's layout JSON.
 pub const LAYOUT_KEY: &str = "ferrite.strategy";
 
-/// Path of rank `rank`'s shard in `run_dir`.
-pub fn shard_path(run_dir: &Path, rank: usize, world_size: usize) -> PathBuf {
-    run_dir.join("shards").join(format!("rank-{rank}-of-{world_size}.safetensors"))
+/// Folder of the resumable state written after `epoch`: `RUN_DIR/shards/epoch-E`.
+pub fn state_dir(run_dir: &Path, epoch: u32) -> PathBuf {
+    run_dir.join("shards").join(format!("epoch-{epoch}"))
+}
+
+fn shard_file(rank: usize, world_size: usize) -> String {
+    format!("rank-{rank}-of-{world_size}.safetensors")
+}
+
+/// Path of rank `rank`'s shard written after `epoch`. Runs saved before state folders existed
+/// keep their shards directly in `shards/`; that path is returned for them.
+pub fn shard_path(run_dir: &Path, epoch: u32, rank: usize, world_size: usize) -> PathBuf {
+    let dir = state_dir(run_dir, epoch);
+    let legacy = run_dir.join("shards").join(shard_file(rank, world_size));
+    if !dir.is_dir() && legacy.is_file() {
+        legacy
+    } else {
+        dir.join(shard_file(rank, world_size))
+    }
+}
+
+/// The model saved with the state of `epoch` (`shards/epoch-E/model.safetensors`; the run's
+/// `model.safetensors` for runs saved before state folders existed).
+pub fn state_model_path(run_dir: &Path, epoch: u32) -> PathBuf {
+    let dir = state_dir(run_dir, epoch);
+    if dir.is_dir() {
+        dir.join("model.safetensors")
+    } else {
+        run_dir.join("model.safetensors")
+    }
+}
+
+/// Deletes every saved state but `keep`'s (older epoch folders, shards of the flat legacy
+/// layout). Called once `progress.json` points at `keep`.
+///
+/// # Errors
+/// A folder that cannot be read or removed.
+pub fn prune_states(run_dir: &Path, keep: u32) -> Result<()> {
+    let shards = run_dir.join("shards");
+    let keep_dir = state_dir(run_dir, keep);
+    for e in std::fs::read_dir(&shards).with_context(|| format!("reading {}", shards.display()))?.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if p.is_dir() && name.starts_with("epoch-") && p != keep_dir {
+            std::fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
+        } else if p.is_file() && name.starts_with("rank-") {
+            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Metadata key of the run id (hex).
@@ -45,13 +95,13 @@ pub fn checksum_path(shard: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes this rank's shard (with run id, epoch, rank and world size in its metadata) and,
-/// beside it, its SHA-256, so a damaged or foreign shard is refused instead of resumed from.
+/// Writes this rank's shard into [`state_dir`] (with run id, epoch, rank and world size in its
+/// metadata) and, beside it, its SHA-256, so a damaged or foreign shard is refused instead of resumed from.
 ///
 /// # Errors
 /// The strategy is not set up; a file cannot be written.
 pub fn save_shard(run_dir: &Path, strategy: &HostedStrategy, run_id: u64, epoch: u32) -> Result<PathBuf> {
-    let path = shard_path(run_dir, strategy.rank(), strategy.world_size());
+    let path = state_dir(run_dir, epoch).join(shard_file(strategy.rank(), strategy.world_size()));
     let mut md = HashMap::new();
     md.insert(FORMAT_KEY.to_string(), FORMAT.to_string());
     md.insert(LAYOUT_KEY.to_string(), strategy.metadata());

@@ -7,7 +7,8 @@ use super::launch::{process_groups, root_cause, run_ranks};
 use super::progress::Progress;
 use super::rank::{evaluate_epoch, reduce_sums, train_epoch, RankState};
 use super::resume;
-use super::shards::{file_sha256, save_shard};
+use super::run_lock;
+use super::shards::{file_sha256, prune_states, save_shard, state_dir};
 use super::strategy::HostedStrategy;
 use crate::config::{OptimizerKind, TrainConfig};
 use crate::metrics::MetricsLog;
@@ -42,6 +43,8 @@ pub struct Start {
     pub run_dir: PathBuf,
     /// The run's identity, recorded in every shard: shards of another run are refused.
     pub run_id: u64,
+    /// Rank 0's lock on the run folder (see [`super::run_lock`]), held until the run ends.
+    pub lock: Option<std::fs::File>,
 }
 
 /// Rank 0 checks the run folder (empty for a new run; a resumable one for `--resume`) and
@@ -52,13 +55,21 @@ pub struct Start {
 fn agree_on_start(group: &ProcessGroup, cfg: &TrainConfig, mine: &Path) -> Result<Start> {
     const MAX: usize = 4096;
     let mut buf = vec![0f64; MAX + 3];
+    let mut lock = None;
     if group.rank() == 0 {
         let decision: Result<u64> = match &cfg.parallel.resume {
-            Some(_) => Progress::load(mine).map(|p| p.run_id),
+            Some(_) if !mine.join("progress.json").is_file() => Progress::load(mine).map(|p| p.run_id),
+            Some(_) => run_lock::lock_run_dir(mine).and_then(|l| {
+                lock = Some(l);
+                Progress::load(mine).map(|p| p.run_id)
+            }),
             None if std::fs::read_dir(mine).map(|mut d| d.next().is_some()).unwrap_or(false) => {
                 Err(anyhow::anyhow!("run folder {} already exists and is not empty; choose another --run-dir", mine.display()))
             }
-            None => Ok(fresh_run_id()),
+            None => run_lock::lock_run_dir(mine).map(|l| {
+                lock = Some(l);
+                fresh_run_id()
+            }),
         };
         let (ok, id, text) = match decision {
             Ok(id) => (1.0, id, mine.to_string_lossy().into_owned()),
@@ -79,7 +90,7 @@ fn agree_on_start(group: &ProcessGroup, cfg: &TrainConfig, mine: &Path) -> Resul
     let text: Vec<u8> = v[..MAX].iter().map(|&x| x as u8).take_while(|&b| b != 0).collect();
     let text = String::from_utf8_lossy(&text).into_owned();
     anyhow::ensure!(v[MAX] == 1.0, "{text}");
-    Ok(Start { run_dir: PathBuf::from(text), run_id: ((v[MAX + 1] as u64) << 32) | v[MAX + 2] as u64 })
+    Ok(Start { run_dir: PathBuf::from(text), run_id: ((v[MAX + 1] as u64) << 32) | v[MAX + 2] as u64, lock })
 }
 
 /// A run id: time and process, hashed.
@@ -142,7 +153,8 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
     // Each rank draws from a generator of its own seeded alike, as separate processes would
     // (ranks that are threads must not interleave draws from one shared stream).
     ferrite_core::Runtime::global().set_thread_rng(Some(cfg.seed ^ 0x5851_F42D_4C95_7F2D));
-    let Start { run_dir, run_id } = agree_on_start(st.strategy.group(), cfg, run_dir)?;
+    // `_lock` (rank 0's) lives until this function returns: the run folder is ours till then.
+    let Start { run_dir, run_id, lock: _lock } = agree_on_start(st.strategy.group(), cfg, run_dir)?;
     let mut log = MetricsLog::new();
     let mut first_epoch = 1;
     if cfg.parallel.resume.is_some() {
@@ -150,6 +162,8 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
         first_epoch = progress.epoch + 1;
         if main {
             log = MetricsLog::read_csv(&run_dir.join("metrics.csv")).context("reading the run's metrics.csv")?;
+            // Rows of an epoch whose save was interrupted are trained again.
+            log.retain_up_to_epoch(progress.epoch);
             println!("resuming {} after epoch {} of {}", run_dir.display(), progress.epoch, cfg.epochs);
         }
         st.strategy.setup(&st.model)?;
@@ -179,7 +193,7 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
         let seconds = t0.elapsed().as_secs_f64();
         for rec in evaluate_epoch(&mut st, epoch, &sums, seconds)? {
             println!(
-                "epoch {epoch:>3}/{} size {:>2}x{:<2} train loss {:.4} acc {:>6.2}%  test loss {:.4} acc {:>6.2}%  (epoch {:.1}s, {} ranks)",
+                "epoch {epoch:>3}/{} size {:>2}x{:<2} train loss {:.4} acc {:>6.2}%  test loss {:.4} acc {:>6.2}%  (epoch {:.1}s, {} rank{})",
                 cfg.epochs,
                 rec.size,
                 rec.size,
@@ -188,7 +202,8 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
                 rec.test_loss,
                 100.0 * rec.test_accuracy,
                 seconds,
-                st.strategy.world_size()
+                st.strategy.world_size(),
+                if st.strategy.world_size() == 1 { "" } else { "s" }
             );
             log.push(rec);
         }
@@ -215,17 +230,22 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
     Ok(Some(TrainSummary { run_dir: run_dir.clone(), checkpoint: run_dir.join("model.safetensors"), test_accuracy, seconds: 0.0, primary: true }))
 }
 
-/// Writes one epoch's resumable state (see the call site).
+/// Writes one epoch's resumable state (see the call site): every rank's shard and the model
+/// into `shards/epoch-E/`, the model also as the run's `model.safetensors`, then (rank 0, after
+/// every rank is done) `progress.json` pointing at epoch E, and last the older state folders are
+/// deleted. A crash at any point leaves a `progress.json` whose files all exist.
 fn save_epoch(st: &RankState, cfg: &TrainConfig, run_dir: &Path, log: &MetricsLog, acc: &[(u32, f64)], epoch: u32, run_id: u64) -> Result<()> {
     let main = st.strategy.rank() == 0;
-    std::fs::create_dir_all(run_dir.join("shards")).with_context(|| format!("creating {}", run_dir.join("shards").display()))?;
+    let dir = state_dir(run_dir, epoch);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     save_shard(run_dir, &st.strategy, run_id, epoch)?;
     let mut model_sha256 = String::new();
     if main {
         log.write_csv(&run_dir.join("metrics.csv"))?;
-        let model = run_dir.join("model.safetensors");
-        save_checkpoint(&model, &st.model, cfg, acc)?;
-        model_sha256 = file_sha256(&model)?;
+        let state_model = dir.join("model.safetensors");
+        save_checkpoint(&state_model, &st.model, cfg, acc)?;
+        model_sha256 = file_sha256(&state_model)?;
+        publish(&state_model, &run_dir.join("model.safetensors"))?;
     }
     // Every shard is on disk before rank 0 declares the epoch done.
     let g = st.strategy.group();
@@ -241,6 +261,17 @@ fn save_epoch(st: &RankState, cfg: &TrainConfig, run_dir: &Path, log: &MetricsLo
             loss_scale: st.loss_scale.map(|l| (l.scale, l.growth_tracker)),
         };
         progress.save(run_dir)?;
+        prune_states(run_dir, epoch)?;
     }
     Ok(())
+}
+
+/// Replaces `to` atomically with a copy of `from` (a copy, not a hard link: a program that
+/// rewrites the run's `model.safetensors` in place must not change the saved state).
+fn publish(from: &Path, to: &Path) -> Result<()> {
+    atomic::replace_with(to, |tmp: &Path| -> Result<()> {
+        std::fs::copy(from, tmp).with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
+        Ok(())
+    })
+    .with_context(|| format!("writing {}", to.display()))
 }

@@ -146,7 +146,8 @@ pub fn measure(spec: &MeasureSpec) -> Result<Comparison> {
         // A module is one Linear: weight and bias.
         largest_module: (width * width + width) as u64,
         // The measured run uses the `[parallel]` default.
-        live_modules: u64::from(ParallelConfig::default().zero_live_modules),
+        live_modules: u64::from(crate::distributed::config::DEFAULT_ZERO_LIVE_MODULES),
+        modules: spec.layers as u64,
         activations: 4.0 * act_elems as f64,
         optimizer: spec.optimizer,
         weight_decay: true,
@@ -244,6 +245,15 @@ pub fn report(c: &Comparison) -> String {
         ("peak", c.est_peak.total() * n, c.peak),
     ] {
         s += &format!("{:<28} {:>12} {:>12} {:>+7.1}%\n", name, mib(e), mib(m), 100.0 * rel(m, e));
+    }
+    if c.shape.world_size > 1 && c.peak < c.est_peak.total() * n * 0.9 {
+        // The estimate is every rank at its peak at once; between collectives the rank threads
+        // drift apart (more so with more ranks than cores), which only lowers the process peak.
+        s += &format!(
+            "note: the peak phase `{}` has no collective to line the {} rank threads up; a measured \
+             peak below the estimate means they were not at their peak together\n",
+            c.est_peak.name, c.shape.world_size
+        );
     }
     s
 }

@@ -31,6 +31,8 @@ pub struct RunShape {
     pub largest_module: u64,
     /// ZeRO-3's `live_modules`: modules kept gathered at once (parallel.zero's default is 2).
     pub live_modules: u64,
+    /// Number of modules with parameters (ZeRO's groups; all taken as large as the largest).
+    pub modules: u64,
     /// Bytes of activations saved for backward at the end of the forward pass (per rank).
     pub activations: f64,
     /// Optimizer.
@@ -186,27 +188,36 @@ pub fn phases(r: &RunShape) -> Result<Vec<Phase>, String> {
             let n = r.world_size as f64;
             // One module's parameters in fp32 (its padded flat vector), and a rank's piece.
             let m = F32 * r.largest_module as f64;
+            let (g, live) = (r.modules.max(1), r.live_modules.max(1));
             let shard_grad = || t("shard gradient", s, "parallel.zero reduce.rs: Shared::shard_grad");
-            let module_grads = t("one module's gradients", m, "autograd: .grad of the module being reduced (dropped at launch)");
-            // At a launch, MAX_IN_FLIGHT reductions plus the new one hold a flat copy and a piece
-            // each (stage 1 reduces its persistent buffer in place).
-            let flights = || {
-                let k = if stage >= 2 { 3.0 } else { 0.0 };
-                t("reductions in flight", k * (m + m / n), "parallel.zero reduce.rs: flatten_group + reduce-scatter output, MAX_IN_FLIGHT + 1")
-            };
             let gather = || t("gather buffer", m, "parallel.zero shared.rs gather_group: `full`, one module padded");
+            // Backward, at the launch of the j-th module's reduction (modules in reverse): its
+            // gradients, its flat copy and piece plus up to MAX_IN_FLIGHT older ones (stages 2/3;
+            // stage 1 reduces its persistent buffer in place), and (stage 3) the modules still
+            // gathered: those the forward left live and backward has not reached, or the
+            // module itself, fetched again.
+            let flights = |j: u64| if stage >= 2 { (j + 1).min(3) as f64 * (m + m / n) } else { 0.0 };
+            let gathered = |j: u64| if stage == 3 { live.saturating_sub(j).max(1).min(g) as f64 * m } else { 0.0 };
+            let worst = (0..g).max_by(|&a, &b| (flights(a) + gathered(a)).total_cmp(&(flights(b) + gathered(b)))).unwrap_or(0);
+            let mut backward = vec![
+                t("one module's gradients", m, "autograd: .grad of the module being reduced (dropped at launch)"),
+                t("reductions in flight", flights(worst), "parallel.zero reduce.rs launch: flatten_group + reduce-scatter output, at most MAX_IN_FLIGHT + 1"),
+                shard_grad(),
+                acts.clone(),
+            ];
             if stage == 3 {
-                // A fetch gathers one module while `live_modules` others are still live, then
-                // frees the least recently gathered.
-                let live = r.live_modules.max(1) as f64;
-                let fetched = t("gathered modules", (live + 1.0) * m, "parallel.zero shared.rs fetch: live modules + the one fetched");
-                out.push(with("forward gather", vec![fetched.clone(), gather(), acts.clone()]));
-                out.push(with("end of forward", vec![t("gathered modules", live * m, "parallel.zero shared.rs: LRU of live modules"), acts.clone()]));
-                out.push(with("backward", vec![fetched, gather(), module_grads, flights(), shard_grad(), acts]));
+                // Forward: the last module is fetched while `live_modules` others are live.
+                let before = (g - 1).min(live) as f64;
+                out.push(with(
+                    "forward gather",
+                    vec![t("gathered modules", (before + 1.0) * m, "parallel.zero shared.rs fetch: live modules + the one fetched"), gather(), acts.clone()],
+                ));
+                out.push(with("end of forward", vec![t("gathered modules", live.min(g) as f64 * m, "parallel.zero shared.rs: LRU of live modules"), acts.clone()]));
+                backward.insert(0, t("gathered modules", gathered(worst), "parallel.zero shared.rs: modules gathered during backward"));
             } else {
                 out.push(with("end of forward", vec![acts.clone()]));
-                out.push(with("backward", vec![module_grads, flights(), shard_grad(), acts]));
             }
+            out.push(with("backward", backward));
             out.push(with("optimizer step", vec![shard_grad(), t("update temporaries", k * s, "sdk optim update of the whole master shard")]));
             if stage < 3 {
                 out.push(with("gather after step", vec![shard_grad(), gather()]));
@@ -234,7 +245,7 @@ mod tests {
     use super::*;
 
     fn shape(optimizer: Optimizer, strategy: Strategy, n: u64) -> RunShape {
-        RunShape { params: 1000, largest: 100, largest_module: 250, live_modules: 2, activations: 0.0, optimizer, weight_decay: true, strategy, world_size: n }
+        RunShape { params: 1000, largest: 100, largest_module: 250, live_modules: 2, modules: 4, activations: 0.0, optimizer, weight_decay: true, strategy, world_size: n }
     }
 
     #[test]
