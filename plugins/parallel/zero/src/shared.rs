@@ -108,15 +108,19 @@ impl Shared {
     }
 
     /// All-gathers group `g`'s master pieces and writes the full values into its parameters
-    /// (restoring released memory first; converted to the parameters' dtype).
-    pub fn gather_group(&mut self, g: usize) -> Result<()> {
+    /// (restoring released memory first; converted to the parameters' dtype). With
+    /// `released_only`, parameters that still hold memory are left alone: within a step they
+    /// already hold these values, and writing them would bump their version under tensors
+    /// saved for backward.
+    pub fn gather_group(&mut self, g: usize, released_only: bool) -> Result<()> {
         let gr = &self.layout.groups[g];
-        if gr.numel > 0 {
+        let todo: Vec<usize> = gr.params.iter().copied().filter(|&i| !released_only || self.params[i].is_storage_released()).collect();
+        if gr.numel > 0 && !todo.is_empty() {
             let full = self.host.zeros(&[gr.padded(self.layout.world_size)], DType::F32)?;
             let (a, b) = self.layout.piece_range(g);
             self.group.all_gather(&self.master.detach().slice(0, a, b, 1)?, &full)?.wait()?;
             self.host.no_grad(|| -> Result<()> {
-                for &i in &gr.params {
+                for &i in &todo {
                     let p = &self.params[i];
                     // SAFETY: the parameter is not in use: either between steps, or this is
                     // its fetch hook, called before the op that reads it.
@@ -165,7 +169,7 @@ impl Shared {
     /// other groups beyond `live_modules`.
     pub fn fetch(&mut self, g: usize) -> Result<()> {
         self.fetches += 1;
-        self.gather_group(g)?;
+        self.gather_group(g, true)?;
         let mut candidates: Vec<usize> = self.lru.iter().copied().filter(|&h| h != g).collect();
         while self.lru.len() > self.live_modules.max(1) {
             let Some(h) = (!candidates.is_empty()).then(|| candidates.remove(0)) else { break };
@@ -175,10 +179,11 @@ impl Shared {
         Ok(())
     }
 
-    /// Gathers every group (stages 1/2 after each step; `summon_full_params`).
-    pub fn gather_all(&mut self) -> Result<()> {
+    /// Gathers every group: new values after a step or a load (stages 1/2), or
+    /// (`released_only`, stage 3's `summon_full_params`) whatever is released.
+    pub fn gather_all(&mut self, released_only: bool) -> Result<()> {
         for g in 0..self.layout.groups.len() {
-            self.gather_group(g)?;
+            self.gather_group(g, released_only)?;
         }
         Ok(())
     }

@@ -181,7 +181,7 @@ impl Zero {
         let mut s = self.state()?;
         s.optimizer.step()?;
         if s.stage < 3 {
-            s.gather_all()
+            s.gather_all(false)
         } else {
             // Gathered values are stale now; the next use fetches the new ones.
             s.release_all()
@@ -191,7 +191,7 @@ impl Zero {
     fn summon_impl(&mut self) -> Result<()> {
         let mut s = self.state()?;
         if s.stage == 3 {
-            s.gather_all()?;
+            s.gather_all(true)?;
         }
         Ok(())
     }
@@ -218,7 +218,7 @@ impl Zero {
         host.no_grad(|| s.master.copy_(&master))?;
         // Collective: every rank loads its shard at the same point.
         if s.stage < 3 {
-            s.gather_all()
+            s.gather_all(false)
         } else {
             s.release_all()
         }

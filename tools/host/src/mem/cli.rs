@@ -10,9 +10,9 @@ pub struct MemArgs {
     /// Number of parameters (e.g. 7e9).
     #[arg(long, value_name = "N")]
     pub params: f64,
-    /// Training precision.
-    #[arg(long, value_enum, default_value = "bf16")]
-    pub precision: Precision,
+    /// Training precision (default bf16; fp32 with --measure, which trains in fp32 only).
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
     /// Optimizer.
     #[arg(long, value_enum, default_value = "adamw")]
     pub optimizer: Optimizer,
@@ -47,7 +47,12 @@ pub struct MemArgs {
 /// A precision other than fp32, a bad stage or world size, op or communication errors.
 pub fn run_measure(args: &MemArgs) -> Result<()> {
     use super::peak::Strategy;
-    anyhow::ensure!(args.precision == Precision::Fp32, "--measure trains in fp32; pass --precision fp32");
+    let precision = args.precision.unwrap_or(Precision::Fp32);
+    anyhow::ensure!(
+        precision == Precision::Fp32,
+        "--measure trains in fp32 only (got --precision {}); drop --precision or pass fp32",
+        format!("{precision:?}").to_lowercase()
+    );
     let world_size = u32::try_from(args.world_size).map_err(|_| anyhow::anyhow!("--world-size too large"))?;
     let strategy = match (args.zero, world_size) {
         (0, 1) => Strategy::None,
@@ -77,7 +82,7 @@ pub fn run(args: &MemArgs) -> Result<()> {
     let activations = args.transformer.as_ref().map(|v| Activations { layers: v[0], hidden: v[1], heads: v[2], seq: v[3], batch: v[4] });
     let plan = MemPlan {
         params: args.params,
-        precision: args.precision,
+        precision: args.precision.unwrap_or(Precision::Bf16),
         optimizer: args.optimizer,
         zero_stage: args.zero,
         world_size: args.world_size,
@@ -85,8 +90,12 @@ pub fn run(args: &MemArgs) -> Result<()> {
     };
     let e = estimate(&plan).map_err(anyhow::Error::msg)?;
     println!(
-        "{:.3e} parameters, {:?}, {:?}, ZeRO stage {}, world size {}",
-        args.params, args.precision, args.optimizer, args.zero, args.world_size
+        "{:.3e} parameters, {}, {}, ZeRO stage {}, world size {}",
+        args.params,
+        args.precision.unwrap_or(Precision::Bf16),
+        format!("{:?}", args.optimizer).to_lowercase(),
+        args.zero,
+        args.world_size
     );
     println!("  weights        {}", gb(e.params));
     println!("  gradients      {}", gb(e.grads));

@@ -5,12 +5,25 @@ use serde::Serialize;
 /// Training precision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 pub enum Precision {
-    /// fp32 weights and gradients, no master copy.
+    /// fp32 weights and gradients, no master copy (`f32` as in `ferrite train --precision`).
+    #[value(alias = "f32")]
     Fp32,
     /// bf16 weights/gradients with fp32 master weights (mixed precision).
     Bf16,
-    /// fp16 weights/gradients with fp32 master weights (mixed precision, loss scaling).
+    /// fp16 weights/gradients with fp32 master weights (mixed precision, loss scaling; `f16`
+    /// as in `ferrite train --precision`).
+    #[value(alias = "f16")]
     Fp16,
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16 mixed precision",
+            Precision::Fp16 => "fp16 mixed precision",
+        })
+    }
 }
 
 /// Optimizer whose state is counted.
