@@ -64,7 +64,10 @@ pub trait StrategyObj: Send {
     /// makes every rank start from rank 0's values, registers gradient hooks, lays out buckets
     /// or shards, and builds the optimizer named in the strategy's config. Called once.
     fn setup(&mut self, params: RVec<NamedTensor>, buffers: RVec<NamedTensor>) -> RResult<(), RString>;
-    /// Before each forward pass (ZeRO-3 gathers the parameters here).
+    /// Before each forward pass of a training step, on every rank (DDP broadcasts buffers;
+    /// ZeRO-3 frees any gathered parameters so the forward gathers them module by module).
+    /// For a forward that is not a training step on every rank, see
+    /// [`summon_full_params`](StrategyObj::summon_full_params).
     fn pre_forward(&mut self) -> RResult<(), RString>;
     /// Whether the next backward passes average gradients across ranks (`false` =
     /// PyTorch's `no_sync()`: gradients accumulate locally until a synchronised backward).

@@ -1,7 +1,8 @@
 //! `torch.optim`-style optimizers: the [`Optimizer`] trait, [`Sgd`] and [`AdamW`].
 //!
-//! Updates run under `no_grad` with tensor ops and are written into each parameter in place
-//! with `copy_`, so parameter handles held by modules stay valid. Parameters without a `.grad`
+//! Updates run under `no_grad` with tensor ops and are written into each parameter and its
+//! state in place with `copy_`, chunk by chunk ([`UPDATE_CHUNK`] elements), so parameter
+//! handles held by modules stay valid and the update's temporaries stay small. Parameters without a `.grad`
 //! are skipped (PyTorch's rule). Optimizer state (momentum buffers, moments, step counts) is
 //! exported as named tensors, `state.{i}.{name}` with `i` the parameter's index — PyTorch's
 //! `optimizer.state_dict()["state"]` layout — so checkpoints can resume training.
@@ -71,6 +72,33 @@ pub trait Optimizer {
 }
 
 /// Clears `.grad` of each parameter.
+/// Elements of a parameter an optimizer updates at once: the update's temporaries are the
+/// size of one chunk, not of the whole tensor (a ZeRO master shard is one tensor of Ψ/N
+/// elements, and out-of-place temporaries of that size would be the memory peak). Chunks are
+/// runs of whole rows (dim 0), so a tensor with rows larger than this is updated a row at a time.
+pub const UPDATE_CHUNK: usize = 1 << 18;
+
+/// Runs `f` on views of `tensors` (all of one shape) that together cover them: whole tensors
+/// up to [`UPDATE_CHUNK`] elements, else runs of rows along dim 0 of about that many elements.
+/// Element-wise updates on the views give bit-identical results to updating the whole tensors.
+pub(crate) fn for_each_chunk(tensors: &[&Tensor], mut f: impl FnMut(&[Tensor]) -> Result<()>) -> Result<()> {
+    let Some(first) = tensors.first() else { return Ok(()) };
+    let shape = first.shape();
+    let numel = first.numel();
+    if shape.is_empty() || numel <= UPDATE_CHUNK {
+        return f(&tensors.iter().map(|t| (*t).clone()).collect::<Vec<_>>());
+    }
+    let row = numel / shape[0];
+    let rows = (UPDATE_CHUNK / row.max(1)).max(1);
+    let mut a = 0;
+    while a < shape[0] {
+        let b = (a + rows).min(shape[0]);
+        f(&tensors.iter().map(|t| t.slice(0, a, b, 1)).collect::<Result<Vec<_>>>()?)?;
+        a = b;
+    }
+    Ok(())
+}
+
 pub(crate) fn clear_grads(params: &[Tensor]) {
     for p in params {
         // Clearing a gradient cannot fail for a live leaf; nothing useful to report.

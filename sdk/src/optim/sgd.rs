@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with momentum (`torch.optim.SGD`).
 
-use super::{check_state_entry, clear_grads, Optimizer};
+use super::{check_state_entry, clear_grads, for_each_chunk, Optimizer};
 use crate::error::Result;
 use crate::tensor::Tensor;
 
@@ -118,6 +118,36 @@ impl Sgd {
 }
 
 /// A new tensor holding `t`'s values (never sharing storage with it).
+/// `torch.optim.SGD` on one chunk: `d = g + λθ`; with momentum `b ← μb + (1−τ)d` (`b ← d`
+/// on the first step), `d = d + μb` (Nesterov) or `b`; `θ ← θ − γd`, written back in place.
+/// At most 3 chunk-sized temporaries are alive at once.
+fn step_chunk(p: &Tensor, g: &Tensor, buf: Option<&Tensor>, first: bool, c: &SgdConfig) -> Result<()> {
+    let mut d = if c.maximize { g.neg()? } else { g.clone() };
+    if c.weight_decay != 0.0 {
+        let wd = p.mul_scalar(c.weight_decay)?;
+        d = d.add(&wd)?;
+    }
+    if let Some(buf) = buf {
+        if first {
+            buf.copy_(&d)?;
+        } else {
+            let kept = buf.mul_scalar(c.momentum)?;
+            let added = if c.dampening == 0.0 { kept.add(&d)? } else { kept.add(&d.mul_scalar(1.0 - c.dampening)?)? };
+            drop(kept);
+            buf.copy_(&added)?;
+        }
+        d = if c.nesterov {
+            let look = buf.mul_scalar(c.momentum)?;
+            d.add(&look)?
+        } else {
+            buf.clone()
+        };
+    }
+    let delta = d.mul_scalar(c.lr)?;
+    drop(d);
+    p.copy_(&p.sub(&delta)?)
+}
+
 pub(crate) fn fresh_copy(t: &Tensor) -> Result<Tensor> {
     let out = t.host().zeros(&t.shape(), t.dtype())?;
     out.copy_(t)?;
@@ -130,20 +160,20 @@ impl Optimizer for Sgd {
         for (p, buf) in self.params.iter().zip(self.momentum_buffer.iter_mut()) {
             let Some(g) = p.grad() else { continue };
             p.host().no_grad(|| -> Result<()> {
-                let mut d = if c.maximize { g.neg()? } else { g };
-                if c.weight_decay != 0.0 {
-                    d = d.add(&p.mul_scalar(c.weight_decay)?)?;
+                // The momentum buffer lives in place from its first step on.
+                let first = c.momentum != 0.0 && buf.is_none();
+                let b = match (c.momentum != 0.0, buf.take()) {
+                    (true, Some(b)) => Some(b),
+                    (true, None) => Some(p.host().zeros(&p.shape(), p.dtype())?),
+                    (false, _) => None,
+                };
+                let mut all = vec![p, &g];
+                if let Some(b) = &b {
+                    all.push(b);
                 }
-                if c.momentum != 0.0 {
-                    let b = match buf.take() {
-                        None => fresh_copy(&d)?,
-                        Some(b) if c.dampening == 0.0 => b.mul_scalar(c.momentum)?.add(&d)?,
-                        Some(b) => b.mul_scalar(c.momentum)?.add(&d.mul_scalar(1.0 - c.dampening)?)?,
-                    };
-                    d = if c.nesterov { d.add(&b.mul_scalar(c.momentum)?)? } else { b.clone() };
-                    *buf = Some(b);
-                }
-                p.copy_(&p.sub(&d.mul_scalar(c.lr)?)?)
+                let r = for_each_chunk(&all, |ch| step_chunk(&ch[0], &ch[1], ch.get(2), first, &c));
+                *buf = b;
+                r
             })?;
         }
         Ok(())

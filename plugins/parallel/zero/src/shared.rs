@@ -28,13 +28,19 @@ pub struct InFlight {
 
 /// The state behind the strategy.
 pub struct Shared {
+    /// The core's host table.
     pub host: Host,
+    /// This rank's process group (every collective goes through it, in call order).
     pub group: ProcessGroup,
+    /// ZeRO stage, 1..=3.
     pub stage: u32,
+    /// The model's parameters (handles sharing the model's tensors), registration order.
     pub params: Vec<Tensor>,
+    /// Module groups and shard geometry.
     pub layout: Layout,
     /// This rank's fp32 master weights (`[layout.shard]`), what the optimizer steps.
     pub master: Tensor,
+    /// The optimizer over `[master]` (its state is this rank's shard only).
     pub optimizer: Box<dyn Optimizer + Send>,
     /// Stage 1's persistent full gradient buffer (every group padded, in group order).
     pub grad_buffer: Option<Tensor>,
@@ -54,6 +60,7 @@ pub struct Shared {
     pub pending: Vec<usize>,
     /// Next position in the launch order (groups in reverse order).
     pub next_launch: usize,
+    /// Reductions queued and not yet completed, oldest first.
     pub inflight: VecDeque<InFlight>,
     /// This backward's reduced gradient of the master shard (`[layout.shard]`).
     pub shard_grad: Option<Tensor>,
