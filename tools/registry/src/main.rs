@@ -229,6 +229,37 @@ fn print_show(o: &OpSummary) {
     println!("  (`?` optional, `...` variadic, `!` no gradient)");
 }
 
+/// Under the op table: what the plugins (those named with `--plugin`, else all loaded) export
+/// besides ops — models, datasets, comm backends, parallel strategies — so a plugin without
+/// ops does not look empty.
+fn print_other_exports(named: &[String]) {
+    let mut lines = Vec::new();
+    for p in Runtime::global().plugins() {
+        if !named.is_empty() && !named.contains(&p.meta.name) {
+            continue;
+        }
+        let mut parts = Vec::new();
+        let mut add = |what: &str, names: Vec<&str>| {
+            if !names.is_empty() {
+                parts.push(format!("{what} {}", names.join(", ")));
+            }
+        };
+        add("models", p.models.iter().map(|d| d.name.as_str()).collect());
+        add("datasets", p.datasets.iter().map(|d| d.name.as_str()).collect());
+        add("comm backends", p.comms.iter().map(|d| d.name.as_str()).collect());
+        add("parallel strategies", p.parallels.iter().map(|d| d.name.as_str()).collect());
+        if !parts.is_empty() {
+            lines.push(format!("  {} {}: {}", p.meta.name, p.meta.version, parts.join("; ")));
+        }
+    }
+    if !lines.is_empty() {
+        println!("other exports:");
+        for l in lines {
+            println!("{l}");
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     ferrite_host::restore_sigpipe();
     let cli = Cli::parse();
@@ -270,6 +301,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&ops)?);
             } else {
                 print_table(&ops);
+                print_other_exports(&named);
             }
         }
         Cmd::Show { name, json } => {

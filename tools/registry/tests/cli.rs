@@ -59,6 +59,10 @@ fn list_filters_by_plugin_and_device() {
     for o in ops {
         assert!(o["kernels"].as_array().unwrap().iter().all(|k| k["plugin"] == "ops-cpu"), "{o}");
     }
+    // A plugin without ops still shows what it exports.
+    let (ok, out, err) = registry(&["list", "--plugin", "parallel-zero"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("other exports:") && out.contains("parallel strategies parallel.zero"), "{out}");
     let (ok, out, _) = registry(&["list", "--json", "--device", "cuda"]);
     assert!(ok);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().len(), 0, "no cuda kernels");
