@@ -56,7 +56,11 @@ impl Default for Conv2dConfig {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
+///
+/// `clone()` is shallow, as Python's `copy.copy(module)`: the clone shares the weight and bias
+/// tensors (an update of one is seen by the other), e.g. to call the layer from a closure
+/// given to [`crate::nn::checkpoint`].
+#[derive(Debug, Clone)]
 pub struct Conv2d {
     /// `[out_channels, in_channels/groups, kH, kW]`.
     pub weight: Tensor,

@@ -22,6 +22,10 @@ pub struct SppNetConfig {
     pub dropout: f64,
     /// Batch normalisation after each convolution.
     pub batch_norm: bool,
+    /// Activation checkpointing of the two conv blocks (`torch.utils.checkpoint`): only each
+    /// block's input is kept for backward, the block is recomputed there (not with
+    /// `batch_norm`, whose running statistics the recompute would update twice).
+    pub checkpoint: bool,
 }
 
 impl Default for SppNetConfig {
@@ -35,6 +39,7 @@ impl Default for SppNetConfig {
             hidden: 0,
             dropout: 0.0,
             batch_norm: false,
+            checkpoint: false,
         }
     }
 }
@@ -70,6 +75,9 @@ impl SppNetConfig {
         }
         if !(0.0..1.0).contains(&cfg.dropout) {
             return Err(format!("bad model config: dropout must be in [0, 1), got {}", cfg.dropout));
+        }
+        if cfg.checkpoint && cfg.batch_norm {
+            return Err("bad model config: checkpoint = true cannot be combined with batch_norm = true (the recompute would update the running statistics twice)".into());
         }
         Ok(cfg)
     }

@@ -8,7 +8,9 @@
 //!
 //! The pyramid pools the last feature map to fixed `l×l` grids whatever its size, so the
 //! classifier sees `channels[1]·Σl²` features for 8×8 and 16×16 inputs alike. Inputs smaller
-//! than 2×2 are rejected by the max pooling.
+//! than 2×2 are rejected by the max pooling. With `checkpoint = true` the two conv blocks run
+//! under activation checkpointing ([`ferrite_sdk::nn::checkpoint`]): backward keeps only each
+//! block's input and recomputes the block.
 
 pub mod config;
 
@@ -16,14 +18,35 @@ use abi_stable::std_types::{RResult, RStr, RString, RVec};
 use config::SppNetConfig;
 use ferrite_sdk::abi::host::{HostApi, TensorHandle};
 use ferrite_sdk::abi::plugin::{ModelBox, ModelDesc, ModelObj, ModelObj_TO, NamedTensor};
-use ferrite_sdk::nn::{BatchNorm2d, Conv2d, Conv2dConfig, Dropout, Linear, MaxPool2d, Module, PoolMode, ReLU, Sequential, SpatialPyramidPool};
+use ferrite_sdk::nn::{checkpoint, BatchNorm2d, Conv2d, Conv2dConfig, Dropout, Linear, MaxPool2d, Module, PoolMode, ReLU, Sequential, SpatialPyramidPool};
 use ferrite_sdk::{DType, Host, Result, Tensor};
+use std::sync::Arc;
 
 /// The SPP-net model: features, pyramid, classifier.
 pub struct SppNet {
     host: Host,
     config: SppNetConfig,
     net: Sequential,
+    /// `checkpoint = true`: the conv blocks (sharing `net`'s parameters), and the index in
+    /// `net` of the first layer after them.
+    blocks: Option<(Vec<Arc<ConvBlock>>, usize)>,
+}
+
+/// `conv → ReLU [→ maxpool 2×2]`, run under activation checkpointing. Its conv is a shallow
+/// clone of the model's (the same parameter tensors).
+struct ConvBlock {
+    conv: Conv2d,
+    pool: Option<MaxPool2d>,
+}
+
+impl ConvBlock {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.conv.forward(x)?.relu()?;
+        match &self.pool {
+            Some(p) => p.forward(&y),
+            None => Ok(y),
+        }
+    }
 }
 
 impl SppNet {
@@ -31,13 +54,21 @@ impl SppNet {
     pub fn new(host: Host, config: SppNetConfig) -> Result<SppNet> {
         let conv = |cin, cout| Conv2d::new(&host, cin, cout, [3, 3], Conv2dConfig { padding: [1, 1], ..Default::default() }, DType::F32);
         let mut net = Sequential::new();
-        net.push(conv(config.in_channels, config.channels[0])?);
+        let conv0 = conv(config.in_channels, config.channels[0])?;
+        let conv1 = conv(config.channels[0], config.channels[1])?;
+        let blocks = config.checkpoint.then(|| {
+            let b0 = ConvBlock { conv: conv0.clone(), pool: Some(MaxPool2d::new([2, 2])) };
+            let b1 = ConvBlock { conv: conv1.clone(), pool: None };
+            // conv, ReLU, pool, conv, ReLU: the SPP layer is next (no batch norm here).
+            (vec![Arc::new(b0), Arc::new(b1)], 5)
+        });
+        net.push(conv0);
         if config.batch_norm {
             net.push(BatchNorm2d::new(&host, config.channels[0], DType::F32)?);
         }
         net.push(ReLU::new());
         net.push(MaxPool2d::new([2, 2]));
-        net.push(conv(config.channels[0], config.channels[1])?);
+        net.push(conv1);
         if config.batch_norm {
             net.push(BatchNorm2d::new(&host, config.channels[1], DType::F32)?);
         }
@@ -54,7 +85,7 @@ impl SppNet {
             net.push(Dropout::new(config.dropout)?);
         }
         net.push(Linear::new(&host, features, config.num_classes, true, DType::F32)?);
-        Ok(SppNet { host, config, net })
+        Ok(SppNet { host, config, net, blocks })
     }
 
     /// Logits `[N, num_classes]` for images `[N, C, H, W]`.
@@ -66,7 +97,17 @@ impl SppNet {
         if s[2] < 2 || s[3] < 2 {
             ferrite_sdk::bail!("models.spp_net: input {}x{} is too small: the 2x2 max pooling needs at least 2x2", s[2], s[3]);
         }
-        self.net.forward(x)
+        let Some((blocks, head)) = &self.blocks else { return self.net.forward(x) };
+        let mut y = x.clone();
+        for b in blocks {
+            let b = b.clone();
+            y = checkpoint(move |xs| Ok(vec![b.forward(&xs[0])?]), &[y])?.remove(0);
+        }
+        for i in *head..self.net.len() {
+            let Some(layer) = self.net.get(i) else { break };
+            y = layer.forward(&y)?;
+        }
+        Ok(y)
     }
 
     /// The sdk module (for parameters, state dicts, train/eval).
