@@ -224,6 +224,8 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
     if !main {
         return Ok(None);
     }
+    // The strategy's counters after training (ZeRO: gathers, reductions overlapped).
+    println!("parallel {}", st.strategy.describe());
     let test_accuracy: Vec<(u32, f64)> =
         st.data.iter().map(|d| (d.size, log.for_size(d.size).last().map_or(0.0, |r| r.test_accuracy))).collect();
     plot::plot_metrics(&log, &run_dir.join("metrics.png"), &format!("{} on {}", cfg.model, cfg.dataset))?;
