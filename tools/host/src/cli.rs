@@ -40,7 +40,7 @@ pub enum Command {
     /// Check every kernel of a plugin against ops-ref (proptest, shrunk counterexamples);
     /// prints a pass/fail table, records it, exits non-zero on any failure.
     Conformance(ConformanceArgs),
-    /// Write a standalone plugin crate (op, model or dataset) with a working example, unit
+    /// Write a standalone plugin crate (op, model, dataset, parallel strategy or comm backend) with a working example, unit
     /// tests and a check script, depending on ferrite-sdk only.
     NewPlugin(NewPluginArgs),
     /// Estimate per-device training memory (weights, gradients, optimizer state, activations)

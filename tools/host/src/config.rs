@@ -232,6 +232,22 @@ pub struct ConfigOverrides {
 }
 
 impl TrainConfig {
+    /// One line of the settings a newcomer cannot see elsewhere in the output: the model
+    /// config given (e.g. `checkpoint = true`) and the precision, or `None` when all default.
+    pub fn settings_line(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.model_config.is_empty() {
+            let text = toml::to_string(&self.model_config).unwrap_or_default();
+            parts.push(format!("model config: {}", text.trim().replace('\n', ", ")));
+        }
+        match self.precision {
+            crate::precision::Precision::F32 => {}
+            crate::precision::Precision::Bf16 => parts.push("precision: bf16 autocast over f32 parameters".into()),
+            crate::precision::Precision::F16 => parts.push("precision: f16 autocast over f32 parameters, dynamic loss scaling".into()),
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
     /// Parses TOML text; `origin` names it in errors. Missing keys take their defaults.
     ///
     /// # Errors

@@ -116,6 +116,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     for d in &data {
         println!("data    {}x{}: {}", d.size, d.size, d.describe());
     }
+    if let Some(line) = cfg.settings_line() {
+        println!("setup   {line}");
+    }
     let params: Vec<_> = model.named_parameters().into_iter().map(|(_, t)| t).collect();
     let mut opt = make_optimizer(cfg, params)?;
     let mut amp = crate::precision::MixedPrecision::new(cfg.precision)?;

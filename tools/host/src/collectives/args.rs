@@ -5,8 +5,9 @@ use std::path::PathBuf;
 /// `ferrite collectives`: check every collective of a comm backend and time all-reduce.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CollectivesArgs {
-    /// Exported name of the backend (`comm.local`, `comm.mpi`).
-    #[arg(long, value_name = "NAME")]
+    /// Exported name of the backend (`comm.local` = `local`, `comm.mpi` = `mpi`, or any loaded
+    /// `comm.*`).
+    #[arg(long, value_name = "NAME", default_value = "local")]
     pub comm: String,
     /// Number of ranks (`comm.local`: threads to start; `comm.mpi`: must equal mpirun's -np).
     #[arg(long, value_name = "N")]

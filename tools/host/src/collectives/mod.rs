@@ -74,6 +74,11 @@ pub fn run(args: &CollectivesArgs) -> Result<()> {
     let name = format!("comm.{}", args.comm.strip_prefix("comm.").unwrap_or(&args.comm));
     let args = &CollectivesArgs { comm: name, ..args.clone() };
     load_comm_plugin(&args.comm, &args.plugin_path)?;
+    anyhow::ensure!(
+        args.world_size.is_some() || args.comm == "comm.mpi",
+        "--world-size N is needed with {} (its ranks are threads of this process)",
+        args.comm
+    );
     let mut config = format!("timeout_ms = {}\n", args.timeout_ms);
     if let Some(n) = args.world_size {
         config.push_str(&format!("world_size = {n}\n"));

@@ -180,7 +180,14 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
         for d in &st.data {
             println!("data     {}x{}: {}", d.size, d.size, d.describe());
         }
-        println!("parallel {} ({})", st.strategy.describe(), st.strategy.group().describe());
+        if let Some(line) = cfg.settings_line() {
+            println!("setup    {line}");
+        }
+        let accumulation = match cfg.parallel.grad_accumulation {
+            1 => String::new(),
+            k => format!(", {k} micro-batches per step (no_sync on all but the last)"),
+        };
+        println!("parallel {} ({}){accumulation}", st.strategy.describe(), st.strategy.group().describe());
     }
     let base_lr = cfg.lr();
     for epoch in first_epoch..=cfg.epochs {
@@ -216,7 +223,12 @@ fn rank_main(cfg: &TrainConfig, mut st: RankState, run_dir: &Path) -> Result<Opt
         save_epoch(&st, cfg, &run_dir, &log, &test_accuracy, epoch, run_id)?;
         if cfg.parallel.stop_after_epoch == Some(epoch) && epoch < cfg.epochs {
             if main {
-                println!("stopped after epoch {epoch}; continue with: ferrite train --resume {}", run_dir.display());
+                if cfg.parallel.is_mpi() {
+                    let n = st.strategy.world_size();
+                    println!("stopped after epoch {epoch}; continue with: mpirun -np {n} ferrite train --resume {} (the same mpirun options)", run_dir.display());
+                } else {
+                    println!("stopped after epoch {epoch}; continue with: ferrite train --resume {}", run_dir.display());
+                }
             }
             break;
         }

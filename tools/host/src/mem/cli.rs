@@ -23,7 +23,7 @@ pub struct MemArgs {
     #[arg(long, default_value_t = 1)]
     pub world_size: u64,
     /// Transformer activations: layers,hidden,heads,seq,batch (per device).
-    #[arg(long, value_name = "L,H,A,S,B", value_delimiter = ',', num_args = 5)]
+    #[arg(long, value_name = "L,H,A,S,B", value_delimiter = ',')]
     pub transformer: Option<Vec<u64>>,
     /// Train a real MLP of about `--params` parameters for a few steps (fp32; ZeRO/DDP over
     /// comm.local with `--world-size` ranks as threads) and print the measured peak of tensor
@@ -79,6 +79,9 @@ fn gb(bytes: f64) -> String {
 
 /// Prints the estimate (decimal GB, as the ZeRO paper).
 pub fn run(args: &MemArgs) -> Result<()> {
+    if let Some(v) = &args.transformer {
+        anyhow::ensure!(v.len() == 5, "--transformer takes 5 numbers, layers,hidden,heads,seq,batch (e.g. 32,4096,32,2048,1); got {}", v.len());
+    }
     let activations = args.transformer.as_ref().map(|v| Activations { layers: v[0], hidden: v[1], heads: v[2], seq: v[3], batch: v[4] });
     let plan = MemPlan {
         params: args.params,
@@ -99,7 +102,11 @@ pub fn run(args: &MemArgs) -> Result<()> {
     );
     println!("  weights        {}", gb(e.params));
     println!("  gradients      {}", gb(e.grads));
-    println!("  optimizer      {}  (incl. fp32 master weights under mixed precision)", gb(e.optimizer));
+    if args.precision.unwrap_or(Precision::Bf16) == Precision::Fp32 {
+        println!("  optimizer      {}", gb(e.optimizer));
+    } else {
+        println!("  optimizer      {}  (incl. fp32 master weights under mixed precision)", gb(e.optimizer));
+    }
     if activations.is_some() {
         println!("  activations    {}", gb(e.activations));
     }

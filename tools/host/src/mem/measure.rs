@@ -226,11 +226,15 @@ pub fn report(c: &Comparison) -> String {
     let mib = |b: f64| format!("{:.2} MiB", b / (1u64 << 20) as f64);
     let n = c.shape.world_size as f64;
     let mut s = format!(
-        "measured: {} × (Linear({w},{w}) + ReLU) = {} parameters, {:?}, {:?}, {} rank(s)\n",
+        "measured: {} × (Linear({w},{w}) + ReLU) = {} parameters, {}, {}, {} rank(s)\n",
         c.shape.params / (c.width * c.width + c.width) as u64,
         c.shape.params,
-        c.shape.optimizer,
-        c.shape.strategy,
+        format!("{:?}", c.shape.optimizer).to_lowercase(),
+        match c.shape.strategy {
+            Strategy::None => "one process".to_string(),
+            Strategy::Ddp => "parallel.ddp".to_string(),
+            Strategy::Zero(s) => format!("parallel.zero stage {s}"),
+        },
         c.shape.world_size,
         w = c.width
     );
