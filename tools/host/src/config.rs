@@ -331,6 +331,9 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         self.parallel.validate().map_err(ConfigError::Invalid)?;
+        if let Some(stop) = self.parallel.stop_after_epoch.filter(|&s| s >= self.epochs) {
+            return bad(format!("--stop-after-epoch {stop} must be below --epochs {} (the run ends after epoch {} anyway)", self.epochs, self.epochs));
+        }
         if let Some(name) = &self.name {
             if name.is_empty()
                 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))

@@ -146,3 +146,14 @@ fn utc_stamp_known_dates() {
     assert_eq!(utc_stamp(at(1_735_689_599)), "20241231-235959");
     assert_eq!(utc_stamp(at(1_709_210_096)), "20240229-123456");
 }
+
+#[test]
+fn stop_after_epoch_must_be_below_the_last_epoch() {
+    let mut c = TrainConfig { epochs: 3, ..Default::default() };
+    c.parallel.strategy = "ddp".into();
+    c.parallel.stop_after_epoch = Some(2);
+    c.validate().unwrap();
+    c.parallel.stop_after_epoch = Some(3);
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("--stop-after-epoch 3 must be below --epochs 3"), "{e}");
+}
