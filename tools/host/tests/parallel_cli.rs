@@ -197,3 +197,25 @@ fn mixed_precision_trains_in_bf16_and_f16_with_and_without_a_strategy() {
         let _ = std::fs::remove_dir_all(&run);
     }
 }
+
+#[test]
+fn a_shard_of_another_layout_is_refused_before_training() {
+    use ferrite_host::distributed::shards::{checksum_path, file_sha256, LAYOUT_KEY};
+    let run = fresh("layout");
+    train(&run, &["--parallel", "zero2", "--world-size", "2", "--epochs", "2", "--stop-after-epoch", "1"]);
+    // Rank 0's shard as an older version wrote it: the same tensors, a flat layout (no module
+    // groups). Same size, so only the metadata can tell.
+    let shard = run.join("shards/epoch-1/rank-0-of-2.safetensors");
+    let host = ferrite_core::host();
+    let tensors = ferrite_sdk::checkpoint::load_safetensors(&host, &shard).unwrap();
+    let mut md = ferrite_sdk::checkpoint::load_safetensors_metadata(&shard).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(&md[LAYOUT_KEY]).unwrap();
+    meta["layout"].as_object_mut().unwrap().remove("groups");
+    md.insert(LAYOUT_KEY.to_string(), meta.to_string());
+    ferrite_sdk::checkpoint::save_safetensors(&shard, &tensors, Some(md)).unwrap();
+    std::fs::write(checksum_path(&shard), file_sha256(&shard).unwrap()).unwrap();
+    let (ok, out) = ferrite(&["train", "--resume", run.to_str().unwrap()]);
+    assert!(!ok && out.contains("another strategy layout") && out.contains("flat layout"), "{out}");
+    assert!(!out.contains("epoch   2/2"), "refused only after training: {out}");
+    let _ = std::fs::remove_dir_all(&run);
+}

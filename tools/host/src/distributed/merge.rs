@@ -4,7 +4,7 @@
 //! ZeRO run can be inspected, evaluated or continued without its world size.
 
 use super::progress::Progress;
-use super::shards::{shard_path, state_model_path, verify_shard, FORMAT, FORMAT_KEY, LAYOUT_KEY};
+use super::shards::{shard_path, state_model_path, strategy_json, verify_shard, FORMAT, FORMAT_KEY, LAYOUT_KEY};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use ferrite_sdk::checkpoint::{load_safetensors, load_safetensors_metadata, save_safetensors};
@@ -102,16 +102,6 @@ impl Layout {
             })
             .collect())
     }
-}
-
-/// A shard's strategy metadata without its rank (which differs between shards by design).
-fn strategy_json(path: &Path, md: &HashMap<String, String>) -> Result<serde_json::Value> {
-    let text = md.get(LAYOUT_KEY).with_context(|| format!("{} has no strategy metadata", path.display()))?;
-    let mut v: serde_json::Value = serde_json::from_str(text).with_context(|| format!("strategy metadata of {}", path.display()))?;
-    if let Some(o) = v.as_object_mut() {
-        o.remove("rank");
-    }
-    Ok(v)
 }
 
 fn read_shards(run_dir: &Path) -> Result<(ShardInfo, Vec<Vec<(String, Tensor)>>, PathBuf)> {

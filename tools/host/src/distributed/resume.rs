@@ -2,10 +2,10 @@
 
 use super::progress::Progress;
 use super::rank::RankState;
-use super::shards::{file_sha256, shard_path, state_model_path, verify_shard};
+use super::shards::{file_sha256, shard_path, state_model_path, strategy_json, strategy_value, verify_shard};
 use crate::config::TrainConfig;
 use anyhow::{Context, Result};
-use ferrite_sdk::checkpoint::load_safetensors;
+use ferrite_sdk::checkpoint::{load_safetensors, load_safetensors_metadata};
 use std::path::Path;
 
 /// Reads `progress.json`, checks it against this run, loads `model.safetensors` into the
@@ -64,6 +64,21 @@ pub fn load_model(st: &mut RankState, cfg: &TrainConfig, run_dir: &Path) -> Resu
 pub fn load_shard(st: &mut RankState, run_dir: &Path, progress: &Progress) -> Result<()> {
     let path = shard_path(run_dir, progress.epoch, st.strategy.rank(), st.strategy.world_size());
     verify_shard(&path, st.strategy.rank(), st.strategy.world_size(), progress.run_id, progress.epoch)?;
+    // The same strategy, settings and layout as this run's: a shard of another layout (e.g.
+    // ZeRO's flat layout of older versions) could have the same size and load scrambled.
+    let saved = strategy_json(&path, &load_safetensors_metadata(&path)?)?;
+    let now = strategy_value(&st.strategy.metadata()).context("this strategy's metadata")?;
+    anyhow::ensure!(
+        saved == now,
+        "{} was written with another strategy layout or settings than this run's ({} now); it cannot be resumed{}",
+        path.display(),
+        now.get("strategy").and_then(|s| s.as_str()).unwrap_or("?"),
+        if saved.get("layout").and_then(|l| l.get("groups")).is_none() && now.get("layout").and_then(|l| l.get("groups")).is_some() {
+            " (ZeRO shards of the flat layout of versions before 2026-11-30)"
+        } else {
+            ""
+        }
+    );
     let state = load_safetensors(&ferrite_core::host(), &path)?;
     st.strategy.load_state_dict(state).with_context(|| format!("restoring {}", path.display()))
 }

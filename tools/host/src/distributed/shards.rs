@@ -78,6 +78,28 @@ pub const RANK_KEY: &str = "ferrite.rank";
 /// Metadata key of the world size.
 pub const WORLD_KEY: &str = "ferrite.world_size";
 
+/// A shard's strategy metadata (the JSON of `StrategyObj::metadata`) without its rank, which
+/// differs between the shards of one run by design.
+///
+/// # Errors
+/// No or unparsable strategy metadata.
+pub fn strategy_json(path: &Path, md: &HashMap<String, String>) -> Result<serde_json::Value> {
+    let text = md.get(LAYOUT_KEY).with_context(|| format!("{} has no strategy metadata", path.display()))?;
+    strategy_value(text).with_context(|| format!("strategy metadata of {}", path.display()))
+}
+
+/// [`strategy_json`] of a metadata string.
+///
+/// # Errors
+/// Unparsable JSON.
+pub fn strategy_value(text: &str) -> Result<serde_json::Value> {
+    let mut v: serde_json::Value = serde_json::from_str(text)?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("rank");
+    }
+    Ok(v)
+}
+
 /// SHA-256 of a file, lower-case hex.
 ///
 /// # Errors
