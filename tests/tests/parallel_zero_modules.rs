@@ -16,12 +16,17 @@ fn count_before(describe: &str, marker: &str) -> u64 {
     digits.chars().rev().collect::<String>().parse().unwrap()
 }
 
+/// The module of a parameter: its dotted name without the last part (parallel.zero's grouping).
+fn module_name(param: &str) -> String {
+    param.rsplit_once('.').map_or("", |(m, _)| m).to_string()
+}
+
 /// Modules with at least one gathered (not released) parameter.
 fn gathered_modules(m: &ferrite_host::hosted::HostedModel) -> BTreeSet<String> {
     m.named_parameters()
         .iter()
         .filter(|(_, p)| !p.is_storage_released())
-        .map(|(n, _)| n.rsplit_once('.').map_or("", |(m, _)| m).to_string())
+        .map(|(n, _)| module_name(n))
         .collect()
 }
 
@@ -31,8 +36,7 @@ fn zero3_gathers_one_module_at_a_time_in_forward_and_backward() {
     let init = snapshot(&model(host));
     let (_, opt) = sgd();
     let cfg = format!("stage = 3\nlive_modules = 1\n{opt}");
-    let modules: BTreeSet<String> =
-        model(host).named_parameters().iter().map(|(n, _)| n.rsplit_once('.').map_or("", |(m, _)| m).to_string()).collect();
+    let modules: BTreeSet<String> = model(host).named_parameters().iter().map(|(n, _)| module_name(n)).collect();
     assert!(modules.len() >= 3, "the test model needs several modules: {modules:?}");
     let results = run_ranks(replicas(host, "parallel.zero", &cfg, 2, &init), |mut r: Replica| {
         let host = ferrite_core::host();

@@ -96,7 +96,7 @@ pub fn run(args: &MemArgs) -> Result<()> {
         "{:.3e} parameters, {}, {}, ZeRO stage {}, world size {}",
         args.params,
         args.precision.unwrap_or(Precision::Bf16),
-        format!("{:?}", args.optimizer).to_lowercase(),
+        args.optimizer.to_string(),
         args.zero,
         args.world_size
     );

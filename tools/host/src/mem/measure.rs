@@ -150,7 +150,6 @@ pub fn measure(spec: &MeasureSpec) -> Result<Comparison> {
         modules: spec.layers as u64,
         activations: 4.0 * act_elems as f64,
         optimizer: spec.optimizer,
-        weight_decay: true,
         strategy: spec.strategy,
         world_size: u64::from(spec.world_size),
     };
@@ -229,7 +228,7 @@ pub fn report(c: &Comparison) -> String {
         "measured: {} × (Linear({w},{w}) + ReLU) = {} parameters, {}, {}, {} rank(s)\n",
         c.shape.params / (c.width * c.width + c.width) as u64,
         c.shape.params,
-        format!("{:?}", c.shape.optimizer).to_lowercase(),
+        c.shape.optimizer.to_string(),
         match c.shape.strategy {
             Strategy::None => "one process".to_string(),
             Strategy::Ddp => "parallel.ddp".to_string(),

@@ -37,6 +37,15 @@ pub enum Optimizer {
     SgdPlain,
 }
 
+impl std::fmt::Display for Optimizer {
+    /// The `--optimizer` value (`adamw`, `sgd`, `sgd-plain`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        let v = self.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        f.write_str(&v)
+    }
+}
+
 /// Transformer activation sizes (Korthikanti et al. 2022, eq. 2), per device.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Activations {

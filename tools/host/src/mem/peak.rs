@@ -37,8 +37,6 @@ pub struct RunShape {
     pub activations: f64,
     /// Optimizer.
     pub optimizer: Optimizer,
-    /// Whether weight decay is non-zero (one more temporary per update).
-    pub weight_decay: bool,
     /// Strategy.
     pub strategy: Strategy,
     /// Ranks N (1 for [`Strategy::None`]).
@@ -78,8 +76,9 @@ const F32: f64 = 4.0;
 /// each the size of one update chunk ([`update_elements`]), counted in `sdk/src/optim`: AdamW's
 /// `lerp` (difference, scaled difference, result), its `v` block (`v·β₂`, `g·g`, `(1−β₂)g²`) and
 /// its last line (`θ(1−γλ)`, the step, their sum) each hold 3; SGD with momentum holds 3
-/// (`μb`, `μb + d`, `d`), without momentum 2 (`γd` and `θ − γd`). Weight decay does not add one.
-pub fn update_temporaries(optimizer: Optimizer, _weight_decay: bool) -> f64 {
+/// (`μb`, `μb + d`, `d`), without momentum 2 (`γd` and `θ − γd`); weight decay adds none (its
+/// product is folded into `d` before the next temporary).
+pub fn update_temporaries(optimizer: Optimizer) -> f64 {
     match optimizer {
         Optimizer::Adamw | Optimizer::Sgd => 3.0,
         Optimizer::SgdPlain => 2.0,
@@ -169,7 +168,7 @@ fn persistent(r: &RunShape, with_state: bool) -> Result<Vec<Term>, String> {
 pub fn phases(r: &RunShape) -> Result<Vec<Phase>, String> {
     let (p, s, _) = geometry(r)?;
     let base = persistent(r, true)?;
-    let k = update_temporaries(r.optimizer, r.weight_decay);
+    let k = update_temporaries(r.optimizer);
     // One update chunk of the largest parameter, and of the master shard (ZeRO).
     let l = F32 * update_elements(r.largest) as f64;
     let sc = F32 * update_elements(r.params.div_ceil(r.world_size.max(1))) as f64;
@@ -252,7 +251,7 @@ mod tests {
     use super::*;
 
     fn shape(optimizer: Optimizer, strategy: Strategy, n: u64) -> RunShape {
-        RunShape { params: 1000, largest: 100, largest_module: 250, live_modules: 2, modules: 4, activations: 0.0, optimizer, weight_decay: true, strategy, world_size: n }
+        RunShape { params: 1000, largest: 100, largest_module: 250, live_modules: 2, modules: 4, activations: 0.0, optimizer, strategy, world_size: n }
     }
 
     #[test]
