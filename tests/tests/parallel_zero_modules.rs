@@ -128,7 +128,7 @@ fn zero3_partial_eviction_keeps_saved_weights_valid() {
             .collect();
         let out = run_ranks(reps, |mut s: HostedStrategy| {
             let host = ferrite_core::host();
-            let v = |n: usize, k: f32| (0..n).map(|i| ((i as f32 * 0.37 + k).sin())).collect::<Vec<f32>>();
+            let v = |n: usize, k: f32| (0..n).map(|i| (i as f32 * 0.37 + k).sin()).collect::<Vec<f32>>();
             let aw = host.from_slice(&v(6, 0.1), &[3, 2])?.requires_grad_(true)?;
             let ab = host.from_slice(&v(2, 0.2), &[2])?.requires_grad_(true)?;
             let cw = host.from_slice(&v(6, 0.3), &[3, 2])?.requires_grad_(true)?;

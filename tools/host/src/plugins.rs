@@ -36,7 +36,8 @@ fn plugins_fresh(root: &Path, dir: &Path) -> bool {
     })
 }
 
-/// When this binary runs from a cargo workspace checkout (and no `FERRITE_PLUGIN_PATH` is set),
+/// When this binary runs from a cargo workspace checkout's target directory (`target/`, or
+/// `CARGO_TARGET_DIR`) and no `FERRITE_PLUGIN_PATH` is set,
 /// builds the default plugin crates with this binary's profile if they are missing or older than
 /// their sources, so `cargo run -- train` needs nothing else.
 pub fn build_default_plugins_if_in_workspace() -> Result<()> {
@@ -46,8 +47,9 @@ pub fn build_default_plugins_if_in_workspace() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let Ok(exe) = std::env::current_exe() else { return Ok(()) };
     let Some(profile_dir) = exe.parent() else { return Ok(()) };
-    // Only when the executable lives in this workspace's target directory.
-    let target = root.join("target");
+    // Only when the executable lives in this workspace's target directory (`CARGO_TARGET_DIR`
+    // when the user moved it, as cargo itself does).
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| root.join("target"));
     let (Ok(target), Ok(profile_abs)) = (target.canonicalize(), profile_dir.canonicalize()) else { return Ok(()) };
     if profile_abs.parent() != Some(target.as_path()) {
         return Ok(());
@@ -57,7 +59,8 @@ pub fn build_default_plugins_if_in_workspace() -> Result<()> {
     }
     let profile = profile_abs.file_name().and_then(|s| s.to_str()).unwrap_or("debug").to_string();
     let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.arg("build").arg("--quiet").current_dir(&root);
+    // The canonical target directory: a relative CARGO_TARGET_DIR would resolve against `root`.
+    cmd.arg("build").arg("--quiet").current_dir(&root).env("CARGO_TARGET_DIR", &target);
     if profile != "debug" {
         cmd.args(["--profile", &profile]);
     }
