@@ -4,17 +4,6 @@ use anyhow::{Context, Result};
 use ferrite_core::{discovery, Runtime};
 use std::path::{Path, PathBuf};
 
-/// Workspace packages of the default plugins, built on demand when running from a checkout.
-const DEFAULT_PACKAGES: [&str; 7] = [
-    "ferrite-ops-ref",
-    "ferrite-ops-cpu",
-    "ferrite-model-spp-net",
-    "ferrite-dataset-digits",
-    "ferrite-comm-local",
-    "ferrite-parallel-ddp",
-    "ferrite-parallel-zero",
-];
-
 /// Newest modification time of the files under `dir` (recursively).
 fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
     let mut newest = None;
@@ -26,50 +15,74 @@ fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
     newest
 }
 
-/// Whether every default plugin exists in `dir` and is newer than the sources it is built from.
-fn plugins_fresh(root: &Path, dir: &Path) -> bool {
+/// Whether every plugin of `names` exists in `dir` and is newer than the sources it is built from.
+fn plugins_fresh(root: &Path, dir: &Path, names: &[&str]) -> bool {
     let sources = ["sdk", "plugins"].iter().filter_map(|d| newest_mtime(&root.join(d))).max();
-    discovery::DEFAULT_PLUGINS.iter().all(|name| {
+    names.iter().all(|name| {
         let file = dir.join(&discovery::candidate_files(name)[0]);
         let built = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
         built.is_some() && built >= sources
     })
 }
 
-/// When this binary runs from a cargo workspace checkout's target directory (`target/`, or
-/// `CARGO_TARGET_DIR`) and no `FERRITE_PLUGIN_PATH` is set,
-/// builds the default plugin crates with this binary's profile if they are missing or older than
-/// their sources, so `cargo run -- train` needs nothing else.
-pub fn build_default_plugins_if_in_workspace() -> Result<()> {
+/// `(workspace root, target dir, profile dir)` when this binary runs from a cargo workspace
+/// checkout's target directory (`target/`, or `CARGO_TARGET_DIR` as cargo itself reads it) and
+/// plugins may be built (no `FERRITE_PLUGIN_PATH`, no `FERRITE_NO_BUILD`).
+fn workspace_build_dirs() -> Option<(PathBuf, PathBuf, PathBuf)> {
     if std::env::var_os("FERRITE_PLUGIN_PATH").is_some() || std::env::var_os("FERRITE_NO_BUILD").is_some() {
-        return Ok(());
+        return None;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let Ok(exe) = std::env::current_exe() else { return Ok(()) };
-    let Some(profile_dir) = exe.parent() else { return Ok(()) };
-    // Only when the executable lives in this workspace's target directory (`CARGO_TARGET_DIR`
-    // when the user moved it, as cargo itself does).
+    let exe = std::env::current_exe().ok()?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| root.join("target"));
-    let (Ok(target), Ok(profile_abs)) = (target.canonicalize(), profile_dir.canonicalize()) else { return Ok(()) };
-    if profile_abs.parent() != Some(target.as_path()) {
+    let (target, profile_dir) = (target.canonicalize().ok()?, exe.parent()?.canonicalize().ok()?);
+    (profile_dir.parent() == Some(target.as_path())).then_some((root, target, profile_dir))
+}
+
+/// Builds the workspace plugins `names` (package `ferrite-<name>`) with this binary's profile
+/// when running from a checkout and any is missing or older than its sources.
+fn build_in_workspace(names: &[&str]) -> Result<()> {
+    let Some((root, target, profile_dir)) = workspace_build_dirs() else { return Ok(()) };
+    if plugins_fresh(&root, &profile_dir, names) {
         return Ok(());
     }
-    if plugins_fresh(&root, &profile_abs) {
-        return Ok(());
-    }
-    let profile = profile_abs.file_name().and_then(|s| s.to_str()).unwrap_or("debug").to_string();
+    let packages: Vec<String> = names.iter().map(|n| format!("ferrite-{n}")).collect();
+    let profile = profile_dir.file_name().and_then(|s| s.to_str()).unwrap_or("debug").to_string();
     let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     // The canonical target directory: a relative CARGO_TARGET_DIR would resolve against `root`.
     cmd.arg("build").arg("--quiet").current_dir(&root).env("CARGO_TARGET_DIR", &target);
     if profile != "debug" {
         cmd.args(["--profile", &profile]);
     }
-    for p in DEFAULT_PACKAGES {
+    for p in &packages {
         cmd.args(["-p", p]);
     }
-    eprintln!("ferrite: building plugins ({}) ...", DEFAULT_PACKAGES.join(", "));
+    eprintln!("ferrite: building plugins ({}) ...", packages.join(", "));
     let status = cmd.status().context("running cargo to build the plugins")?;
-    anyhow::ensure!(status.success(), "building the default plugins failed (see cargo's output above)");
+    anyhow::ensure!(status.success(), "building the plugins {} failed (see cargo's output above)", packages.join(", "));
+    Ok(())
+}
+
+/// When this binary runs from a cargo workspace checkout's target directory (`target/`, or
+/// `CARGO_TARGET_DIR`) and no `FERRITE_PLUGIN_PATH` is set, builds the default plugin crates
+/// with this binary's profile if they are missing or older than their sources, so
+/// `cargo run -- train` needs nothing else.
+pub fn build_default_plugins_if_in_workspace() -> Result<()> {
+    build_in_workspace(&discovery::DEFAULT_PLUGINS)
+}
+
+/// Plugins of the workspace that are loaded only when asked for (not default plugins).
+const ON_DEMAND: [&str; 1] = ["comm-mpi"];
+
+/// Before loading plugin `name` on demand (`comm-mpi` for `--comm mpi`): builds it as
+/// [`build_default_plugins_if_in_workspace`] builds the defaults, when it is a workspace plugin.
+///
+/// # Errors
+/// cargo fails to build it.
+pub fn build_on_demand_plugin_if_in_workspace(name: &str) -> Result<()> {
+    if ON_DEMAND.contains(&name) {
+        build_in_workspace(&[name])?;
+    }
     Ok(())
 }
 

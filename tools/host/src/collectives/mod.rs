@@ -32,6 +32,7 @@ fn load_comm_plugin(comm: &str, extra: &[PathBuf]) -> Result<()> {
         return Ok(());
     }
     let plugin = comm.replace('.', "-");
+    crate::plugins::build_on_demand_plugin_if_in_workspace(&plugin)?;
     let dirs: Vec<PathBuf> = extra.iter().filter(|p| p.is_dir()).cloned().collect();
     let path = discovery::find_plugin_in(&plugin, &dirs).with_context(|| format!("finding the plugin of `{comm}`"))?;
     let report = rt.load_plugin(&path).with_context(|| format!("loading plugin {plugin}"))?;

@@ -18,6 +18,7 @@ pub fn ensure_plugin(name: &str, extra: &[PathBuf]) -> Result<()> {
     if rt.plugins().iter().any(|p| p.meta.name == name) {
         return Ok(());
     }
+    crate::plugins::build_on_demand_plugin_if_in_workspace(name)?;
     let dirs: Vec<PathBuf> = extra.iter().filter(|p| p.is_dir()).cloned().collect();
     let path = discovery::find_plugin_in(name, &dirs).with_context(|| format!("finding plugin {name}"))?;
     rt.load_plugin(&path).with_context(|| format!("loading plugin {name}"))?;
